@@ -28,12 +28,9 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'benchmarks')),
     python_requires='>=3.10',
-    # mmcv is left out on purpose: pip cannot build it with compiled ops by
-    # itself (see tools/install_mmcv.sh); torch is installed first too.
-    install_requires=[
-        r for r in parse_requirements('requirements/runtime.txt')
-        if not r.startswith(('mmcv', 'torch'))
-    ],
+    # torch and mmcv (with compiled ops) are installed first by
+    # tools/install_deps.sh: pip alone cannot build mmcv's ops correctly.
+    install_requires=parse_requirements('requirements/runtime.txt'),
     extras_require=dict(
         tests=parse_requirements('requirements/tests.txt'),
         benchmarks=parse_requirements('requirements/benchmarks.txt')),

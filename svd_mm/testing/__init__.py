@@ -1,1 +1,3 @@
-__all__ = []
+from .model_utils import all_zeros, check_norm_state, is_block, is_norm
+
+__all__ = ['all_zeros', 'check_norm_state', 'is_block', 'is_norm']
