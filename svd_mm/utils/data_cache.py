@@ -40,7 +40,8 @@ from typing import Dict, List, Optional
 
 __all__ = [
     'PACKAGE_SOURCES', 'get_cache_dir', 'fetch_package_files',
-    'fetch_foolbox_images', 'fetch_pyradiomics_ct', 'fetch_sahi_coco'
+    'fetch_foolbox_images', 'fetch_pyradiomics_ct', 'fetch_sahi_coco',
+    'layout_classification_set'
 ]
 
 # name -> (pip requirement, artefact kind, sha256 of the artefact,
@@ -263,3 +264,43 @@ def fetch_sahi_coco(cache_dir: Optional[str] = None) -> dict:
     return dict(
         image=str(files['terrain2.png']),
         ann_file=str(files['terrain2_coco.json']))
+
+
+def layout_classification_set(out_dir: str,
+                              splits=('imagenet', ),
+                              cache_dir: Optional[str] = None) -> dict:
+    """Lay the foolbox images out as an mmpretrain ``CustomDataset``.
+
+    Writes ``out_dir/images/<file>`` (copies) and ``out_dir/meta/train.txt``
+    with one ``<file> <label>`` line per image. The same list serves as the
+    evaluation list (``meta/val.txt``): with 20 images, the demo and tests
+    measure how well the network fits real images, not generalisation.
+
+    Args:
+        out_dir (str): Destination folder (created).
+        splits (Sequence[str]): Image groups, see
+            :func:`fetch_foolbox_images`. Defaults to ``('imagenet', )``.
+        cache_dir (str, optional): Cache folder.
+
+    Returns:
+        dict: ``data_root``, ``train_ann`` and ``val_ann`` (relative to
+        ``data_root``), ``data_prefix`` and ``num_images``.
+    """
+    out = Path(out_dir)
+    (out / 'images').mkdir(parents=True, exist_ok=True)
+    (out / 'meta').mkdir(exist_ok=True)
+    lines = []
+    for item in fetch_foolbox_images(cache_dir, splits=splits):
+        name = osp.basename(item['path'])
+        shutil.copyfile(item['path'], out / 'images' / name)
+        lines.append(f'{name} {item["label"]}')
+    if not lines:
+        raise RuntimeError(f'No foolbox image matched splits={splits}')
+    for ann in ('train.txt', 'val.txt'):
+        (out / 'meta' / ann).write_text('\n'.join(lines) + '\n')
+    return dict(
+        data_root=str(out),
+        train_ann='meta/train.txt',
+        val_ann='meta/val.txt',
+        data_prefix='images',
+        num_images=len(lines))

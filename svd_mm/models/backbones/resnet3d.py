@@ -335,7 +335,7 @@ class ResNet3D(BaseModule):
         >>> import torch
         >>> from svd_mm.models.backbones import ResNet3D
         >>> self = ResNet3D(depth=18, out_indices=(0, 1, 2, 3))
-        >>> self.eval()
+        >>> _ = self.eval()
         >>> inputs = torch.rand(1, 1, 3, 64, 64)
         >>> level_outputs = self.forward(inputs)
         >>> for level_out in level_outputs:

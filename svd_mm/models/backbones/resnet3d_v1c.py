@@ -23,7 +23,7 @@ class ResNet3DV1c(ResNet3D):
         >>> import torch
         >>> from svd_mm.models.backbones import ResNet3DV1c
         >>> self = ResNet3DV1c(depth=18, base_channels=8, with_stem_out=True)
-        >>> self.eval()
+        >>> _ = self.eval()
         >>> for out in self(torch.rand(1, 1, 3, 64, 48)):
         ...     print(tuple(out.shape))
         (1, 8, 3, 32, 24)
