@@ -1,1 +1,3 @@
-__all__ = []
+from .volume_data_preprocessor import VolumeDataPreprocessor
+
+__all__ = ['VolumeDataPreprocessor']

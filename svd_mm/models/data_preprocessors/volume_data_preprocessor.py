@@ -1,6 +1,6 @@
 """Batch pre-processing of (C, D, H, W) volumes for any OpenMMLab model."""
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -9,6 +9,8 @@ from mmengine.registry import MODELS
 from mmengine.utils import is_seq_of
 
 __all__ = ['VolumeDataPreprocessor']
+
+VolumeInputs = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 
 @MODELS.register_module()
@@ -111,9 +113,7 @@ class VolumeDataPreprocessor(BaseDataPreprocessor):
     def _round_up(self, size: int) -> int:
         return math.ceil(size / self.pad_size_divisor) * self.pad_size_divisor
 
-    def _to_volume_list(
-            self, inputs: Union[torch.Tensor,
-                                Sequence[torch.Tensor]]) -> List[torch.Tensor]:
+    def _to_volume_list(self, inputs: VolumeInputs) -> List[torch.Tensor]:
         """Check the inputs and return them as a list of (C, D, H, W)."""
         if isinstance(inputs, torch.Tensor):
             if inputs.dim() != 5:
@@ -168,8 +168,9 @@ class VolumeDataPreprocessor(BaseDataPreprocessor):
             raise ValueError(f'Got {len(volumes)} inputs but '
                              f'{len(data_samples)} data samples')
 
-        pad_shapes: List[Tuple[int, int]] = [
-            (self._round_up(v.shape[2]), self._round_up(v.shape[3]))
+        # Each sample's own (H, W) rounded up, as mmdet's pad_shape.
+        pad_shapes = [
+            tuple(self._round_up(size) for size in v.shape[2:])
             for v in volumes
         ]
         batch_input_shape = (max(h for h, _ in pad_shapes),
