@@ -13,6 +13,8 @@ SCOPES = {
 GENERIC = [
     ('MODELS', dict(type='ResNet3D', depth=18, base_channels=4)),
     ('MODELS', dict(type='ResNet3DV1c', depth=18, base_channels=4)),
+    ('MODELS', dict(type='P3D', depth=63, base_channels=4)),
+    ('MODELS', dict(type='GTMNeck', in_channels=[4], depths=[3])),
     ('MODELS', dict(type='VolumeDataPreprocessor', mean=[0.], std=[1.])),
     ('TRANSFORMS', dict(type='RGBToVolume')),
 ]

@@ -592,7 +592,7 @@ class ResNet3D(BaseModule):
         first applies the default initialization and then loads the
         checkpoint with
         :func:`svd_mm.models.utils.weight_transfer.load_backbone_weights`
-        (2D inflation or 3D transfer). Otherwise ``init_cfg`` is applied
+        (3D transfer). Otherwise ``init_cfg`` is applied
         (Kaiming / constant by default), followed by the zero
         initialization of each block's last norm if ``zero_init_residual``.
         """

@@ -1,1 +1,3 @@
-__all__ = []
+from .gtm import GTMNeck
+
+__all__ = ['GTMNeck']

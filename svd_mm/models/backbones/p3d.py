@@ -1,0 +1,388 @@
+"""Pseudo-3D ResNet (P3D) backbone, the efficient alternative of SVD-Net.
+
+`Learning Spatio-Temporal Representation with Pseudo-3D Residual Networks
+<https://arxiv.org/abs/1711.10305>`_ (Qiu et al., ICCV 2017) factorises the
+3x3x3 convolution of a bottleneck into a 1x3x3 spatial convolution (S) and a
+3x1x1 convolution along D (T), combined in three structures that cycle block
+by block:
+
+- P3D-A: S then T, in series, ``T(S(x))``;
+- P3D-B: S and T in parallel, ``S(x) + T(x)``;
+- P3D-C: S then T, plus S's output, ``S(x) + T(S(x))``.
+
+As in the paper, the network names count the weighted layers along the main
+path: P3D-63 is ResNet-50 (stage blocks (3, 4, 6, 3)) with a T convolution
+in each of the 13 blocks of the first three stages (50 + 13 = 63), and the
+last stage made of 2D residual units (only S, no mixing along D); likewise
+P3D-131 = ResNet-101 + 30 and P3D-199 = ResNet-152 + 47. The stem is a
+single 1x7x7 convolution.
+
+The skeleton, strides, freezing and initialization are those of
+:class:`~svd_mm.models.backbones.ResNet3D`, of which :class:`P3D` is a
+subclass: with the default strides D never shrinks, so a VDT volume
+(N, 1, 3, H, W) keeps ``D == 3`` to the last stage.
+"""
+from typing import List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule, Sequential
+from mmengine.registry import MODELS
+
+from .resnet3d import Bottleneck3D, ResNet3D
+
+__all__ = ['P3D', 'P3DBottleneck', 'PseudoConv3D', 'SliceMaxPool3D']
+
+STRUCTURES = ('A', 'B', 'C')
+
+
+class PseudoConv3D(BaseModule):
+    """A kxkxk convolution factorised into S (1xkxk) and T (3x1x1).
+
+    Each of ``conv_s`` and ``conv_t`` is a convolution followed by norm and
+    activation (a :class:`~mmcv.cnn.ConvModule`); ``structure`` combines
+    them as P3D-A ``T(S(x))``, P3D-B ``S(x) + T(x)`` or P3D-C
+    ``S(x) + T(S(x))``; None keeps only S (a 2D convolution run on each
+    slice). The strides are placed so that every output voxel is centred on
+    the input voxel a kxkxk convolution with the same strides would centre
+    on:
+
+    - None: S strides along (D, H, W) (along D it just subsamples the
+      slices, its kernel being 1 there);
+    - 'A' and 'C': S strides along H/W, T along D; in 'C' the S branch
+      added to ``T(S(x))`` is subsampled along D (``[:, :, ::slice_stride]``);
+    - 'B': both S and T stride along (D, H, W).
+
+    Args:
+        in_channels (int): Number of input channels.
+        out_channels (int): Number of output channels of S and T.
+        kernel_size (int): Size k of S along H and W; T always has size 3
+            along D. Defaults to 3.
+        structure (str, optional): 'A', 'B', 'C' or None (S only).
+            Defaults to 'A'.
+        stride (int): Stride along H and W. Defaults to 1.
+        slice_stride (int): Stride along D. Defaults to 1.
+        dilation (int): Dilation of S along H/W and of T along D; the
+            padding is ``dilation * (size // 2)`` on those axes, 0 on the
+            others. Defaults to 1.
+        conv_cfg (dict): Config of the convolutions.
+            Defaults to ``dict(type='Conv3d')``.
+        norm_cfg (dict): Config of the norm layers.
+            Defaults to ``dict(type='BN3d')``.
+        act_cfg (dict): Config of the activations.
+            Defaults to ``dict(type='ReLU', inplace=True)``.
+        init_cfg (dict or list[dict], optional): Initialization config.
+            Defaults to None.
+
+    Example:
+        >>> import torch
+        >>> self = PseudoConv3D(4, 8, structure='C', stride=2, slice_stride=2)
+        >>> print(tuple(self(torch.rand(1, 4, 9, 16, 12)).shape))
+        (1, 8, 5, 8, 6)
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size: int = 3,
+                 structure: Optional[str] = 'A',
+                 stride: int = 1,
+                 slice_stride: int = 1,
+                 dilation: int = 1,
+                 conv_cfg: dict = dict(type='Conv3d'),
+                 norm_cfg: dict = dict(type='BN3d'),
+                 act_cfg: dict = dict(type='ReLU', inplace=True),
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg)
+        if structure is not None and structure not in STRUCTURES:
+            raise ValueError(f'structure must be one of {STRUCTURES} or '
+                             f'None, got {structure!r}')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.structure = structure
+        self.stride = stride
+        self.slice_stride = slice_stride
+
+        s_slice_stride = slice_stride if structure in (None, 'B') else 1
+        pad = dilation * (kernel_size // 2)
+        self.conv_s = ConvModule(
+            in_channels,
+            out_channels,
+            kernel_size=(1, kernel_size, kernel_size),
+            stride=(s_slice_stride, stride, stride),
+            padding=(0, pad, pad),
+            dilation=(1, dilation, dilation),
+            bias=False,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg)
+        if structure is None:
+            self.conv_t = None
+            return
+        t_stride = stride if structure == 'B' else 1
+        self.conv_t = ConvModule(
+            in_channels if structure == 'B' else out_channels,
+            out_channels,
+            kernel_size=(3, 1, 1),
+            stride=(slice_stride, t_stride, t_stride),
+            padding=(dilation, 0, 0),
+            dilation=(dilation, 1, 1),
+            bias=False,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Forward (N, C, D, H, W) through S and T."""
+        if self.structure == 'B':
+            return self.conv_s(x) + self.conv_t(x)
+        out = self.conv_s(x)
+        if self.structure == 'A':
+            return self.conv_t(out)
+        if self.structure == 'C':
+            return out[:, :, ::self.slice_stride] + self.conv_t(out)
+        return out
+
+    def extra_repr(self) -> str:
+        return f'structure={self.structure!r}'
+
+
+class P3DBottleneck(Bottleneck3D):
+    """:class:`Bottleneck3D` with its 3x3x3 ``conv2`` made a
+    :class:`PseudoConv3D`.
+
+    The 1x1x1 convolutions, the shortcut, checkpointing and ``last_norm``
+    are those of :class:`Bottleneck3D`.
+
+    Args:
+        inplanes (int): Number of input channels.
+        planes (int): Number of channels of the inner convolutions; the
+            block outputs ``planes * expansion`` channels.
+        structure (str, optional): 'A', 'B', 'C', or None for a 2D
+            residual unit (S only). Defaults to 'A'.
+        conv_cfg (dict): Config of the convolutions.
+            Defaults to ``dict(type='Conv3d')``.
+        norm_cfg (dict): Config of the norm layers.
+            Defaults to ``dict(type='BN3d')``.
+        act_cfg (dict): Config of the activations.
+            Defaults to ``dict(type='ReLU', inplace=True)``.
+        **kwargs: The other arguments of :class:`Bottleneck3D`: ``stride``,
+            ``slice_stride``, ``dilation``, ``downsample``, ``with_cp`` and
+            ``init_cfg``.
+    """
+
+    def __init__(self,
+                 inplanes: int,
+                 planes: int,
+                 structure: Optional[str] = 'A',
+                 conv_cfg: dict = dict(type='Conv3d'),
+                 norm_cfg: dict = dict(type='BN3d'),
+                 act_cfg: dict = dict(type='ReLU', inplace=True),
+                 **kwargs) -> None:
+        super().__init__(
+            inplanes,
+            planes,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg,
+            **kwargs)
+        self.structure = structure
+        # replaces the 3x3x3 conv2 built by Bottleneck3D, at the same place
+        self.conv2 = PseudoConv3D(
+            planes,
+            planes,
+            kernel_size=3,
+            structure=structure,
+            stride=self.stride,
+            slice_stride=self.slice_stride,
+            dilation=self.dilation,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg)
+
+
+class SliceMaxPool3D(nn.Module):
+    """Max-pool along D with kernel 3 and stride 2, centred on the centre
+    slice.
+
+    The padding along D is 1, except when ``D % 4 == 3`` where it is 0:
+    for odd D, the output slices are then those centred on the input's
+    centre slice and every second slice from it, and every input slice is
+    read. A fixed padding cannot do this: with stride 2, D=3 -> 1 needs
+    ``kernel - 2 * padding`` in {2, 3} but D=5 -> 3 needs it in {0, 1}.
+    The depths go 9 -> 5 -> 3 -> 1, 7 -> 3 -> 1, 2 -> 1, 4 -> 2, 1 -> 1;
+    H and W are unchanged.
+
+    Example:
+        >>> import torch
+        >>> x = torch.arange(9.).view(1, 1, 9, 1, 1)
+        >>> pool = SliceMaxPool3D()
+        >>> for _ in range(3):
+        ...     x = pool(x)
+        ...     print(x.flatten().tolist())
+        [1.0, 3.0, 5.0, 7.0, 8.0]
+        [3.0, 7.0, 8.0]
+        [8.0]
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pool (N, C, D, H, W) to (N, C, D', H, W)."""
+        padding = 0 if x.size(2) % 4 == 3 else 1
+        return F.max_pool3d(
+            x, kernel_size=(3, 1, 1), stride=(2, 1, 1),
+            padding=(padding, 0, 0))
+
+
+class _StructureCycle:
+    """Stands for the block class in :meth:`ResNet3D.make_res_layer`: each
+    call builds a :class:`P3DBottleneck` with the next structure."""
+
+    expansion = P3DBottleneck.expansion
+
+    def __init__(self, structures: Sequence[Optional[str]]) -> None:
+        self._structures = iter(structures)
+
+    def __call__(self, **kwargs) -> P3DBottleneck:
+        return P3DBottleneck(structure=next(self._structures), **kwargs)
+
+
+@MODELS.register_module()
+class P3D(ResNet3D):
+    """Pseudo-3D ResNet backbone (P3D-63, -131, -199).
+
+    A :class:`ResNet3D` whose stem is a 1x7x7 convolution (a
+    :class:`PseudoConv3D` named ``conv1``) and whose blocks are
+    :class:`P3DBottleneck`: in the stages of ``stage_with_slice_conv`` the
+    blocks cycle through the structures A, B, C (the i-th such block of the
+    network, counted across stages, is ``'ABC'[i % 3]``); in the others
+    they are 2D residual units (structure None). The first block of a stage
+    strides as described in :class:`PseudoConv3D`.
+
+    The depth D shrinks through ``slice_strides`` (and
+    ``stem_slice_stride``, ``maxpool_slice_stride``) as in
+    :class:`ResNet3D`, or through ``slice_pool_stages``: a
+    :class:`SliceMaxPool3D`, kept as ``layer{i+1}.slice_pool``, ends each
+    listed stage, so the output of that stage already has the smaller D.
+    For DeepLesion's 9 slices, ``slice_pool_stages=(1, 2, 3)`` gives stage
+    depths 9, 5, 3, 1, each centred on the key slice, while
+    ``slice_strides=(1, 2, 2, 3)`` gives the same depths by strided
+    convolutions.
+
+    Args:
+        depth (int): Number of layers, from {63, 131, 199}.
+        stage_with_slice_conv (Sequence[bool], optional): Whether each stage
+            has T convolutions (P3D-A/B/C blocks) rather than 2D units.
+            Defaults to None: all stages but the fourth, as in the paper.
+        stem_with_slice_conv (bool): Whether to follow the 1x7x7 stem
+            convolution by a 3x1x1 one (a P3D-A stem, one more layer than
+            the name says). Defaults to False.
+        slice_pool_stages (Sequence[int]): Indices of the stages ended by a
+            :class:`SliceMaxPool3D`. Defaults to ().
+        **kwargs: The other arguments of :class:`ResNet3D`: ``in_channels``,
+            ``base_channels``, ``num_stages``, ``strides``,
+            ``slice_strides``, ``dilations``, ``stem_stride``,
+            ``stem_slice_stride``, ``with_maxpool``,
+            ``maxpool_slice_stride``, ``shortcut_type``, ``out_indices``,
+            ``with_stem_out``, ``frozen_stages``, ``conv_cfg``,
+            ``norm_cfg``, ``act_cfg``, ``norm_eval``, ``with_cp``,
+            ``zero_init_residual`` and ``init_cfg``.
+
+    Example:
+        >>> import torch
+        >>> from svd_mm.models.backbones import P3D
+        >>> self = P3D(depth=63, base_channels=8, out_indices=(0, 1, 2, 3))
+        >>> _ = self.eval()
+        >>> for level_out in self(torch.rand(1, 1, 3, 64, 48)):
+        ...     print(tuple(level_out.shape))
+        (1, 32, 3, 16, 12)
+        (1, 64, 3, 8, 6)
+        (1, 128, 3, 4, 3)
+        (1, 256, 3, 2, 2)
+        >>> self = P3D(depth=63, base_channels=8, slice_pool_stages=(1, 2, 3),
+        ...            out_indices=(0, 1, 2, 3))
+        >>> _ = self.eval()
+        >>> print([out.size(2) for out in self(torch.rand(1, 1, 9, 64, 48))])
+        [9, 5, 3, 1]
+    """
+
+    arch_settings = {
+        63: (P3DBottleneck, (3, 4, 6, 3)),
+        131: (P3DBottleneck, (3, 4, 23, 3)),
+        199: (P3DBottleneck, (3, 8, 36, 3))
+    }
+
+    def __init__(self,
+                 depth: int,
+                 stage_with_slice_conv: Optional[Sequence[bool]] = None,
+                 stem_with_slice_conv: bool = False,
+                 slice_pool_stages: Sequence[int] = (),
+                 **kwargs) -> None:
+        num_stages = kwargs.get('num_stages', 4)
+        if stage_with_slice_conv is None:
+            stage_with_slice_conv = tuple(i < 3 for i in range(num_stages))
+        if len(stage_with_slice_conv) != num_stages:
+            raise ValueError(
+                f'len(stage_with_slice_conv) must equal num_stages='
+                f'{num_stages}, got {tuple(stage_with_slice_conv)}')
+        slice_pool_stages = tuple(slice_pool_stages)
+        if not all(0 <= i < num_stages for i in slice_pool_stages):
+            raise ValueError(f'slice_pool_stages must be stage indices in '
+                             f'[0, {num_stages - 1}], got {slice_pool_stages}')
+        # read by _make_stem_layer and make_res_layer during
+        # ResNet3D.__init__, hence set first (as mmdet's ResNeXt does)
+        self.stage_with_slice_conv = tuple(
+            bool(w) for w in stage_with_slice_conv)
+        self.stem_with_slice_conv = stem_with_slice_conv
+        self.slice_pool_stages = slice_pool_stages
+        super().__init__(depth, **kwargs)
+
+    def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
+        """Build the 1x7x7 (+ 3x1x1) stem and the max-pool.
+
+        Args:
+            in_channels (int): Number of input channels.
+            stem_channels (int): Number of output channels of the stem.
+        """
+        self.conv1 = PseudoConv3D(
+            in_channels,
+            stem_channels,
+            kernel_size=7,
+            structure='A' if self.stem_with_slice_conv else None,
+            stride=self.stem_stride,
+            slice_stride=self.stem_slice_stride,
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg)
+        self._make_maxpool_layer()
+
+    def make_res_layer(self, block: type, inplanes: int, planes: int,
+                       num_blocks: int, **kwargs) -> Sequential:
+        """Pack the blocks of the next stage, then its slice pool if any.
+
+        The stage index is the number of stages built so far. The
+        arguments are those of :meth:`ResNet3D.make_res_layer`; ``block``
+        only gives the expansion, the blocks being :class:`P3DBottleneck`
+        with the structures of the A, B, C cycle (or None).
+
+        Returns:
+            Sequential: The stage.
+        """
+        stage = len(self.res_layers)
+        if self.stage_with_slice_conv[stage]:
+            first = sum(n for n, with_t in zip(self.stage_blocks[:stage],
+                                               self.stage_with_slice_conv)
+                        if with_t)
+            structures = [
+                STRUCTURES[(first + i) % len(STRUCTURES)]
+                for i in range(num_blocks)
+            ]
+        else:
+            structures = [None] * num_blocks
+        res_layer = super().make_res_layer(
+            _StructureCycle(structures), inplanes, planes, num_blocks,
+            **kwargs)
+        if stage in self.slice_pool_stages:
+            res_layer.add_module('slice_pool', SliceMaxPool3D())
+        return res_layer
