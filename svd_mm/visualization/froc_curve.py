@@ -1,0 +1,119 @@
+"""FROC curve plot (matplotlib's Agg canvas, no display needed)."""
+import os
+import os.path as osp
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+__all__ = ['plot_froc']
+
+Curve = Tuple[Sequence[float], Sequence[float]]
+
+
+def plot_froc(curves: Union[Curve, Dict[str, Curve]],
+              out_file: str,
+              fp_rates: Sequence[float] = (0.5, 1, 2, 4),
+              max_fp: Optional[float] = None,
+              title: str = 'FROC',
+              log_x: bool = False,
+              dpi: int = 100) -> str:
+    """Draw one or more FROC curves and write them to a PNG file.
+
+    Each curve is drawn as the polyline through its points (the curve that
+    :class:`~svd_mm.evaluation.metrics.FROCMetric` interpolates), and its
+    sensitivities at ``fp_rates`` are marked and listed in the legend with
+    their mean.
+
+    The figure is drawn on matplotlib's Agg canvas directly, so neither the
+    global backend nor ``pyplot`` state is touched.
+
+    Args:
+        curves (tuple | dict[str, tuple]): ``(fps_per_image, sensitivity)``
+            of one curve, or a dict ``{label: (fps_per_image,
+            sensitivity)}``. FPs per image must be non-decreasing.
+        out_file (str): PNG path to write (its folder is created).
+        fp_rates (Sequence[float]): FPs per image to mark. Defaults to
+            ``(0.5, 1, 2, 4)``.
+        max_fp (float, optional): Right end of the x axis. Defaults to twice
+            the largest of ``fp_rates``.
+        title (str): Figure title. Defaults to ``'FROC'``.
+        log_x (bool): Use a base-2 logarithmic x axis (points at 0 FPs are
+            then not drawn). Defaults to False.
+        dpi (int): Resolution of the PNG. Defaults to 100.
+
+    Returns:
+        str: ``out_file``.
+
+    Examples:
+        >>> import os.path as osp, tempfile
+        >>> from svd_mm.visualization import plot_froc
+        >>> png = osp.join(tempfile.mkdtemp(), 'froc.png')
+        >>> plot_froc(([0., 0.5, 1., 2.], [0.4, 0.6, 0.7, 0.8]), png) == png
+        True
+        >>> osp.getsize(png) > 0
+        True
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not isinstance(curves, dict):
+        curves = {'': curves}
+    if not curves:
+        raise ValueError('plot_froc needs at least one curve')
+    if not str(out_file).lower().endswith('.png'):
+        raise ValueError(f'out_file must be a .png path, but got {out_file}')
+    fp_rates = np.asarray(fp_rates, dtype=np.float64)
+    if max_fp is None:
+        max_fp = 2 * float(fp_rates.max()) if fp_rates.size else 8.
+
+    fig = Figure(figsize=(6, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for label, (fps, sens) in curves.items():
+        fps = np.asarray(fps, dtype=np.float64).reshape(-1)
+        sens = np.asarray(sens, dtype=np.float64).reshape(-1)
+        if fps.shape != sens.shape or fps.size == 0:
+            raise ValueError(
+                f'Curve {label!r} needs as many FPs per image as '
+                f'sensitivities (at least one), but got {fps.size} and '
+                f'{sens.size}')
+        if np.any(np.diff(fps) < 0):
+            raise ValueError(
+                f'FPs per image of curve {label!r} must be non-decreasing')
+        # Extend the curve flat to the right end of the axis, as the
+        # sensitivity stays at its final value after the last FP.
+        xs = np.append(fps, max(max_fp, fps[-1]))
+        ys = np.append(sens, sens[-1])
+        at = np.interp(fp_rates, fps, sens)
+        text = ', '.join(f'{v:.3f}' for v in at)
+        name = f'{label} ' if label else ''
+        line, = ax.plot(
+            xs,
+            ys,
+            label=f'{name}[{text}] mean {at.mean():.3f}'
+            if at.size else label)
+        if at.size:
+            ax.plot(fp_rates, at, 'o', color=line.get_color())
+    if log_x:
+        ax.set_xscale('log', base=2)
+        positive = fp_rates[fp_rates > 0]
+        left = positive.min() / 2 if positive.size else max_fp / 64
+        ax.set_xlim(left, max_fp)
+    else:
+        ax.set_xlim(0, max_fp)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel('False positives per image')
+    ax.set_ylabel('Sensitivity')
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    if fp_rates.size:
+        ax.legend(
+            loc='lower right',
+            fontsize='small',
+            title='sens @ ' + ', '.join(f'{r:g}' for r in fp_rates) +
+            ' FPs/img')
+    fig.tight_layout()
+    out_dir = osp.dirname(osp.abspath(out_file))
+    os.makedirs(out_dir, exist_ok=True)
+    fig.savefig(out_file, dpi=dpi)
+    return out_file
