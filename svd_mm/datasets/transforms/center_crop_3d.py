@@ -1,0 +1,200 @@
+"""Centre crop of a volume with an optional random shift (ACS's "move")."""
+from numbers import Integral
+from typing import Sequence, Tuple, Union
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmcv.transforms.utils import cache_randomness
+from mmengine.registry import TRANSFORMS
+
+__all__ = ['CenterCrop3D', 'crop_volume_results']
+
+IntOrTriple = Union[int, Sequence[int]]
+
+
+def _to_triple(value: IntOrTriple, name: str,
+               min_value: int) -> Tuple[int, int, int]:
+    """Turn an int or a sequence of 3 ints into a (D, H, W) triple."""
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        value = (int(value), ) * 3
+    elif (isinstance(value, Sequence) and len(value) == 3 and all(
+            isinstance(v, Integral) and not isinstance(v, bool)
+            for v in value)):
+        value = tuple(int(v) for v in value)
+    else:
+        raise TypeError(f'{name} must be an int or a sequence of 3 ints '
+                        f'(D, H, W), but got {value!r}')
+    if min(value) < min_value:
+        raise ValueError(f'{name} must be >= {min_value} on every axis, but '
+                         f'got {value}')
+    return value
+
+
+def _spatial_shape(results: dict, transform: str) -> Tuple[int, int, int]:
+    """Check ``img`` (C, D, H, W) and every seg field (D, H, W) agree."""
+    source = results.get('img_path', results.get('case_id', '<unknown>'))
+    if 'img' not in results:
+        raise KeyError(f'{transform} requires the key \'img\', but the '
+                       f'results only have {sorted(results)} ({source})')
+    img = results['img']
+    if not isinstance(img, np.ndarray) or img.ndim != 4:
+        raise ValueError(
+            f'{transform} expects img to be a (C, D, H, W) ndarray, but got '
+            f'{type(img).__name__} of shape {getattr(img, "shape", None)} '
+            f'from {source}. Load volumes with LoadNoduleNpz (or another '
+            'loader that adds the channel axis) first.')
+    shape = tuple(img.shape[1:])
+    for key in results.get('seg_fields', []):
+        seg = results[key]
+        if tuple(seg.shape) != shape:
+            raise ValueError(
+                f'{transform}: {key} of shape {tuple(seg.shape)} does not '
+                f'match the (D, H, W) = {shape} of img from {source}')
+    return shape
+
+
+def crop_volume_results(results: dict, starts: Sequence[int],
+                        crop_size: Sequence[int], pad_val: float,
+                        seg_pad_val: int) -> dict:
+    """Crop ``img`` and every seg field to one (D, H, W) box, padding the
+    part of the box that lies outside the volume.
+
+    This is the one crop routine of the 3D crop transforms; they differ only
+    in how they choose ``starts``.
+
+    Args:
+        results (dict): Result dict with ``img`` (C, D, H, W) and optionally
+            ``seg_fields`` naming (D, H, W) maps.
+        starts (Sequence[int]): First voxel of the box on each of D, H, W in
+            the coordinates of the input volume; may be negative, and the box
+            may end beyond the volume.
+        crop_size (Sequence[int]): Box size (D, H, W).
+        pad_val (float): Value of padded image voxels.
+        seg_pad_val (int): Value of padded voxels in the seg fields.
+
+    Returns:
+        dict: The result dict, with C-contiguous ``img`` of shape
+        (C, *crop_size), cropped seg fields, ``img_shape`` = crop_size and
+        ``crop_bbox`` = (d0, h0, w0, d1, h1, w1) in input voxel coordinates
+        (end exclusive).
+    """
+    shape = results['img'].shape[1:]
+    src, pads = [], []
+    for start, size, length in zip(starts, shape, crop_size):
+        stop = start + length
+        lo, hi = min(max(start, 0), size), min(max(stop, 0), size)
+        src.append(slice(lo, hi))
+        before = lo - start
+        pads.append((before, length - before - (hi - lo)))
+
+    def _crop(arr: np.ndarray, value, lead: int) -> np.ndarray:
+        out = arr[(slice(None), ) * lead + tuple(src)]
+        if any(p != (0, 0) for p in pads):
+            out = np.pad(
+                out, [(0, 0)] * lead + pads,
+                mode='constant',
+                constant_values=value)
+        return np.ascontiguousarray(out)
+
+    results['img'] = _crop(results['img'], pad_val, 1)
+    for key in results.get('seg_fields', []):
+        results[key] = _crop(results[key], seg_pad_val, 0)
+    results['img_shape'] = tuple(crop_size)
+    results['crop_bbox'] = tuple(int(s) for s in starts) + tuple(
+        int(s + n) for s, n in zip(starts, crop_size))
+    return results
+
+
+@TRANSFORMS.register_module()
+class CenterCrop3D(BaseTransform):
+    """Crop a (D, H, W) box around the volume centre, optionally shifted.
+
+    The box starts at ``(size - crop) // 2 + offset`` on each axis, where the
+    offset is drawn uniformly from the integers in ``[-jitter, jitter]``
+    (independently per axis). With ``jitter=0`` this is the deterministic
+    test-time crop; with ``jitter > 0`` it is the random "move" of the ACS
+    LIDC-IDRI pipeline (crop 48, move 5 for training). The same box is cut
+    from ``img`` and every key in ``seg_fields``.
+
+    Where the box leaves the volume (a volume smaller than the crop, or a
+    large jitter), the missing voxels are padded with ``pad_val`` in the
+    image (0, which is -1024 HU = air for volumes windowed like the
+    LIDC-IDRI release) and ``seg_pad_val`` in the seg fields (255, the
+    ``ignore_index`` of mmseg).
+
+    Required Keys:
+
+    - img (np.ndarray): (C, D, H, W).
+    - seg_fields (list[str], optional): Keys of (D, H, W) maps.
+
+    Modified Keys:
+
+    - img: (C, *crop_size), C-contiguous, same dtype.
+    - img_shape: ``crop_size``.
+    - every key in seg_fields: ``crop_size``.
+
+    Added Keys:
+
+    - crop_bbox (tuple): (d0, h0, w0, d1, h1, w1) of the box in the voxel
+      coordinates of the input (end exclusive, may extend beyond the input
+      where it was padded).
+
+    Args:
+        crop_size (int | Sequence[int]): Output size (D, H, W); an int means
+            a cube.
+        jitter (int | Sequence[int]): Largest shift of the box centre, in
+            voxels, per axis (D, H, W). Defaults to 0.
+        pad_val (float): Value of padded image voxels. Defaults to 0.
+        seg_pad_val (int): Value of padded voxels in the seg fields.
+            Defaults to 255.
+
+    Examples:
+        >>> import numpy as np
+        >>> from svd_mm.datasets.transforms import CenterCrop3D
+        >>> img = np.arange(8 * 10 * 12).reshape(1, 8, 10, 12)
+        >>> results = CenterCrop3D(crop_size=(4, 6, 16))(dict(img=img))
+        >>> results['img'].shape, results['crop_bbox']
+        ((1, 4, 6, 16), (2, 2, -2, 6, 8, 14))
+    """
+
+    def __init__(self,
+                 crop_size: IntOrTriple,
+                 jitter: IntOrTriple = 0,
+                 pad_val: float = 0,
+                 seg_pad_val: int = 255):
+        self.crop_size = _to_triple(crop_size, 'crop_size', 1)
+        self.jitter = _to_triple(jitter, 'jitter', 0)
+        self.pad_val = pad_val
+        self.seg_pad_val = seg_pad_val
+
+    @cache_randomness
+    def _random_offset(self) -> np.ndarray:
+        """Draw the shift of each axis from [-jitter, jitter]."""
+        jitter = np.array(self.jitter)
+        if not jitter.any():
+            return np.zeros(3, dtype=np.int64)
+        return np.random.randint(-jitter, jitter + 1)
+
+    def transform(self, results: dict) -> dict:
+        """Cut the (shifted) centre box from the volume and its seg fields.
+
+        Args:
+            results (dict): Result dict with a (C, D, H, W) ``img``.
+
+        Returns:
+            dict: The cropped result dict.
+        """
+        shape = _spatial_shape(results, self.__class__.__name__)
+        offset = self._random_offset()
+        starts = [(size - crop) // 2 + int(o)
+                  for size, crop, o in zip(shape, self.crop_size, offset)]
+        return crop_volume_results(results, starts, self.crop_size,
+                                   self.pad_val, self.seg_pad_val)
+
+    def __repr__(self) -> str:
+        repr_str = self.__class__.__name__
+        repr_str += f'(crop_size={self.crop_size}, '
+        repr_str += f'jitter={self.jitter}, '
+        repr_str += f'pad_val={self.pad_val}, '
+        repr_str += f'seg_pad_val={self.seg_pad_val})'
+        return repr_str
