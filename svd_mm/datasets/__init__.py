@@ -1,3 +1,12 @@
+from .lidc_nodule_dataset import LIDCNoduleDataset
 from .transforms import *  # noqa: F401,F403
 
-__all__ = []
+__all__ = ['LIDCNoduleDataset']
+
+try:
+    import mmdet  # noqa: F401
+except ImportError:  # mmdet is optional
+    pass
+else:
+    from .deeplesion_dataset import DeepLesionDataset  # noqa: F401
+    __all__ += ['DeepLesionDataset']

@@ -1,0 +1,119 @@
+"""Batch pre-processing of volumes and label volumes for mmseg segmentors.
+
+Importing this module needs mmseg."""
+from typing import Optional, Sequence, Union
+
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+
+from .volume_data_preprocessor import VolumeDataPreprocessor
+
+__all__ = ['SegVolumeDataPreprocessor']
+
+
+@MODELS.register_module()
+class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
+    """Normalise, pad and stack volumes and pad their label volumes.
+
+    The 3D counterpart of mmseg's ``SegDataPreProcessor``. The volumes are
+    processed by :class:`VolumeDataPreprocessor` (per-channel
+    normalisation, H and W padded at the bottom / right to the largest
+    (H, W) of the batch rounded up to ``pad_size_divisor``, D kept); the
+    ``gt_sem_seg`` of every data sample, a (1, D, H, W) ``VoxelData``, is
+    padded in the same way with ``seg_pad_val``, so that each label volume
+    has the (D, H, W) of the batch.
+
+    The metainfo keys ``batch_input_shape`` and ``pad_shape`` are written
+    as (D, H, W), like ``img_shape`` and ``ori_shape`` of
+    :class:`~svd_mm.datasets.transforms.PackSegVolumeInputs`.
+
+    Args:
+        mean (Sequence[float], optional): Mean of each volume channel C. If
+            None, the volumes are not normalised. Defaults to None.
+        std (Sequence[float], optional): Standard deviation of each volume
+            channel C. Defaults to None.
+        pad_size_divisor (int): The padded H and W are multiples of it.
+            Defaults to 1.
+        pad_value (float): Value of the padded voxels of the volumes,
+            written after normalisation. Defaults to 0.
+        seg_pad_val (int): Label of the padded voxels of ``gt_sem_seg``;
+            the default is the ``ignore_index`` of the decode heads.
+            Defaults to 255.
+        non_blocking (bool): Whether to copy to the device without blocking.
+            Defaults to False.
+
+    Examples:
+        >>> import torch
+        >>> from mmseg.structures import SegDataSample
+        >>> from svd_mm.models.data_preprocessors import (
+        ...     SegVolumeDataPreprocessor)
+        >>> from svd_mm.structures import VoxelData
+        >>> preprocessor = SegVolumeDataPreprocessor(pad_size_divisor=8)
+        >>> samples = [SegDataSample(gt_sem_seg=VoxelData(
+        ...     data=torch.ones(1, 4, 10, 12, dtype=torch.long)))]
+        >>> data = preprocessor(dict(
+        ...     inputs=[torch.zeros(1, 4, 10, 12)], data_samples=samples))
+        >>> data['inputs'].shape
+        torch.Size([1, 1, 4, 16, 16])
+        >>> gt = data['data_samples'][0].gt_sem_seg.data
+        >>> gt.shape, gt[0, 0, 15, 15].item()
+        (torch.Size([1, 4, 16, 16]), 255)
+    """
+
+    def __init__(self,
+                 mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None,
+                 pad_size_divisor: int = 1,
+                 pad_value: Union[float, int] = 0,
+                 seg_pad_val: int = 255,
+                 non_blocking: Optional[bool] = False):
+        super().__init__(
+            mean=mean,
+            std=std,
+            pad_size_divisor=pad_size_divisor,
+            pad_value=pad_value,
+            boxtype2tensor=False,
+            non_blocking=non_blocking)
+        self.seg_pad_val = seg_pad_val
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        """Normalise, pad and stack the volumes; pad the label volumes.
+
+        Args:
+            data (dict): Data from the dataloader, ``inputs`` (a list of
+                (C, D, H, W) tensors or an (N, C, D, H, W) tensor) and
+                optionally ``data_samples`` (SegDataSample).
+            training (bool): Whether the model is training. Unused.
+
+        Returns:
+            dict: ``inputs`` (an (N, C, D, H_pad, W_pad) float tensor) and
+            ``data_samples`` (with padded ``gt_sem_seg``, or None).
+        """
+        data = super().forward(data, training)
+        inputs = data['inputs']
+        data_samples = data['data_samples']
+        if data_samples is None:
+            return data
+        depth, height, width = inputs.shape[2:]
+        for i, data_sample in enumerate(data_samples):
+            pad_h, pad_w = data_sample.metainfo['pad_shape']
+            data_sample.set_metainfo({
+                'batch_input_shape': (depth, height, width),
+                'pad_shape': (depth, pad_h, pad_w)
+            })
+            if 'gt_sem_seg' not in data_sample:
+                continue
+            gt = data_sample.gt_sem_seg.data
+            if gt.dim() != 4 or gt.shape[0] != 1 or gt.shape[1] != depth \
+                    or gt.shape[2] > height or gt.shape[3] > width:
+                raise ValueError(
+                    f'gt_sem_seg of sample {i} has shape {tuple(gt.shape)}, '
+                    f'which does not fit (1, D, H, W) inside the padded '
+                    f'batch (D, H, W) = {(depth, height, width)}; '
+                    f"img_path: {data_sample.metainfo.get('img_path')}")
+            pad = (0, width - gt.shape[3], 0, height - gt.shape[2])
+            if any(pad):
+                # replace the field: its (D, H, W) changes
+                data_sample.gt_sem_seg.data = F.pad(gt, pad, 'constant',
+                                                    self.seg_pad_val)
+        return data

@@ -1,0 +1,3 @@
+from .dice_loss_3d import DiceLoss3D
+
+__all__ = ['DiceLoss3D']

@@ -1,0 +1,3 @@
+from .voxel_data import VoxelData
+
+__all__ = ['VoxelData']
