@@ -51,12 +51,16 @@ if [ "$installed_version" = "$MMCV_VERSION" ] && check_ops 2>/dev/null; then
 fi
 
 # 1. A prebuilt wheel (PIP_FIND_LINKS, pip's find-links, our wheel cache).
-if "$PYTHON" -m pip install --no-index --no-deps --only-binary=:all: \
-     --find-links "$WHEEL_DIR" --force-reinstall "mmcv==$MMCV_VERSION" 2>/dev/null; then
+#    --only-binary keeps pip from falling back to the sdist (that would build
+#    without ops); mmcv's own dependencies (mmengine, opencv, ...) come from
+#    the index as usual.
+"$PYTHON" -m pip uninstall -y -q mmcv 2>/dev/null || true
+if "$PYTHON" -m pip install --only-binary=mmcv --find-links "$WHEEL_DIR" \
+     "mmcv==$MMCV_VERSION" "numpy<2.4"; then
   if check_ops; then
     exit 0
   fi
-  echo "The prebuilt mmcv wheel does not work with torch $TORCH_VERSION; building from source."
+  echo "The prebuilt mmcv wheel failed the ops check above (built for another torch?); building from source."
   "$PYTHON" -m pip uninstall -y mmcv
 fi
 
@@ -79,5 +83,5 @@ grep -q -- "-std=$cxx_std" "$src/setup.py" || { echo "could not patch mmcv's C++
 echo "Building mmcv $MMCV_VERSION with ops (-std=$cxx_std); this takes ~16 min on 2 cores."
 MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
   "$PYTHON" -m pip wheel --no-deps --no-build-isolation -w "$WHEEL_DIR" "$src"
-"$PYTHON" -m pip install --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-$MMCV_VERSION-*.whl
+"$PYTHON" -m pip install "$WHEEL_DIR"/mmcv-$MMCV_VERSION-*.whl "numpy<2.4"
 check_ops
