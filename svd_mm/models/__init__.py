@@ -4,5 +4,6 @@ from .necks import *  # noqa: F401,F403
 from .decode_heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
+from . import utils  # noqa: F401  (registers the 'ACSConv' conv type)
 
 __all__ = []

@@ -8,4 +8,5 @@ except ImportError:  # mmseg is optional
     pass
 else:
     from .encoder_decoder_3d import EncoderDecoder3D  # noqa: F401
-    __all__ += ['EncoderDecoder3D']
+    from .unet3d_genesis import UNet3DGenesis  # noqa: F401
+    __all__ += ['EncoderDecoder3D', 'UNet3DGenesis']
