@@ -1,0 +1,11 @@
+# Table IV (LIDC-IDRI nodule segmentation, test Dice), row: 3D ResNet-18 FCN
+# with the SVD-Net ImageNet pre-training (ours). Paper value: see paper
+# Table IV. Needs checkpoints/r3d18_svd-imagenet.pth, see
+# configs/lidc/README.md.
+_base_ = [
+    '../../_base_/models/fcn3d_r3d18_lidc.py',
+    '../../_base_/datasets/lidc_seg.py',
+    '../../_base_/schedules/adam-poly_100e_lidc-seg.py',
+    '../../_base_/inits/svd-imagenet_r3d18.py',
+]
+model = dict(backbone={{_base_.backbone_init}})
