@@ -1,4 +1,6 @@
-"""Launch helpers shared by ``tools/train.py`` and ``tools/test.py``."""
+"""Launch helpers shared by ``tools/train.py`` and ``tools/test.py``, and
+inference on a user's volume (``tools/infer.py``)."""
+from .inference import build_volume_pipeline, inference_volume, init_model
 from .launch import (LAUNCHER_ENV, TOOLBOX_SCOPES, CPUAmpOptimWrapper,
                      build_runner, check_launcher_env, close_dist, enable_amp,
                      enable_auto_scale_lr, find_resume_checkpoint,
@@ -11,3 +13,4 @@ __all__ = [
     'setup_launcher', 'close_dist', 'enable_amp', 'enable_auto_scale_lr',
     'find_resume_checkpoint', 'resolve_resume', 'build_runner'
 ]
+__all__ += ['init_model', 'inference_volume', 'build_volume_pipeline']

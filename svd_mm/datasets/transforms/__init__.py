@@ -2,17 +2,20 @@
 installed, so ``import svd_mm`` works with any one toolbox."""
 from .center_crop_3d import CenterCrop3D
 from .load_nodule_npz import LoadNoduleNpz
+from .load_volume_array import LoadVolumeArray
+from .load_volume_nifti import LoadVolumeNifti
 from .random_crop_3d import RandomCrop3D
 from .random_flip_3d import RandomFlip3D
+from .random_rescale_3d import RandomRescale3D
 from .random_rot90_3d import RandomRot90_3D
 from .rgb_to_volume import RGBToVolume
 from .scale_intensity import ScaleIntensity
 from .slices_to_volume import SlicesToVolume
 
-__all__ = ['RGBToVolume', 'SlicesToVolume']
-__all__ += [
-    'CenterCrop3D', 'LoadNoduleNpz', 'RandomCrop3D', 'RandomFlip3D',
-    'RandomRot90_3D', 'ScaleIntensity'
+__all__ = [
+    'CenterCrop3D', 'LoadNoduleNpz', 'LoadVolumeArray', 'LoadVolumeNifti',
+    'RandomCrop3D', 'RandomFlip3D', 'RandomRescale3D', 'RandomRot90_3D',
+    'RGBToVolume', 'ScaleIntensity', 'SlicesToVolume'
 ]
 
 try:

@@ -1,0 +1,137 @@
+"""tools/infer.py on real CT: files written on the input's grid, pictures,
+clear errors."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+import torch
+
+from svd_mm.utils.data_cache import fetch_pyradiomics_ct
+from svd_mm.utils.medical_io import Volume, read_volume, write_volume
+
+pytest.importorskip('mmseg')
+pydicom = pytest.importorskip('pydicom')
+
+TOOL = Path(__file__).parents[2] / 'tools' / 'infer.py'
+spec = importlib.util.spec_from_file_location('infer_tool', TOOL)
+infer = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(infer)
+
+CONFIG = """
+default_scope = 'mmseg'
+custom_imports = dict(imports=['svd_mm'], allow_failed_imports=False)
+model = dict(
+    type='EncoderDecoder3D',
+    data_preprocessor=dict(
+        type='SegVolumeDataPreprocessor', mean=[128.], std=[64.]),
+    backbone=dict(
+        type='ResNet3D', depth=18, base_channels=4, num_stages=2,
+        strides=(1, 2), slice_strides=(1, 1), dilations=(1, 1),
+        with_maxpool=False, out_indices=(1, )),
+    decode_head=dict(
+        type='FCNHead3D', in_channels=8, channels=4, num_classes=2,
+        scale_factors=((1, 2, 2), (1, 2, 2)), dropout_ratio=0,
+        loss_decode=dict(type='CrossEntropyLoss')),
+    test_cfg=dict(mode='slide', crop_size=(8, 32, 32), stride=(8, 32, 32)))
+test_pipeline = [
+    dict(type='LoadVolumeNifti',
+         preprocess=dict(window=(-1000, 400), spacing_z=None)),
+    dict(type='PackSegVolumeInputs'),
+]
+test_dataloader = dict(
+    batch_size=1, dataset=dict(type='LiTSDataset', pipeline=test_pipeline))
+"""
+
+
+@pytest.fixture(scope='module')
+def files(tmp_path_factory):
+    """A (8, 40, 48) crop of real CT around lung1's lesion as NRRD, its
+    lesion mask, and a tiny model."""
+    from svd_mm.apis import init_model
+    root = tmp_path_factory.mktemp('infer_tool')
+    case = fetch_pyradiomics_ct()[0]
+    volume = read_volume(case['image'])
+    label = read_volume(case['label']).array
+    d, h, w = (int(v) for v in np.argwhere(label > 0).mean(0))
+    origin = (d - 4, h - 20, w - 24)
+    affine = volume.affine.copy()
+    affine[:3, 3] = volume.dhw_to_ras(origin)
+    window = tuple(slice(o, o + s) for o, s in zip(origin, (8, 40, 48)))
+    image = write_volume(
+        Volume(volume.array[window], affine), str(root / 'lung1.nrrd'),
+        dtype=np.int16)
+    mask = write_volume(
+        Volume(label[window], affine), str(root / 'lung1_mask.nii.gz'),
+        dtype=np.uint8)
+    config = root / 'tiny_seg.py'
+    config.write_text(CONFIG)
+    torch.manual_seed(0)
+    model = init_model(str(config), device='cpu')
+    ckpt = str(root / 'tiny_seg.pth')
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    return dict(root=root, image=image, mask=mask, config=str(config),
+                ckpt=ckpt)
+
+
+def test_infer_tool(files, tmp_path):
+    out = tmp_path / 'out'
+    proc = subprocess.run([
+        sys.executable,
+        str(TOOL), files['config'], files['ckpt'], files['image'], '--out',
+        str(out), '--overlay', '--gt', files['mask'], '--device', 'cpu',
+        '--window', '-600', '1500'
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert 'Dice with' in proc.stdout
+    assert 'liver:' in proc.stdout  # LiTSDataset's class names
+    mask = read_volume(str(out / 'lung1_seg.nii.gz'))
+    image = read_volume(files['image'])
+    assert mask.shape == image.shape == (8, 40, 48)
+    np.testing.assert_allclose(mask.affine, image.affine, atol=1e-5)
+    png = mpimg.imread(str(out / 'lung1_overlay.png'))
+    assert png.ndim == 3 and png.std() > 0.05
+    with open(out / 'lung1_result.json') as f:
+        result = json.load(f)
+    assert result['input'] == files['image']
+    assert 0 <= result['dice'] <= 1
+    assert set(result['files']) == {'mask', 'overlay', 'result'}
+
+
+def test_infer_tool_errors(files, tmp_path):
+    args = [files['config'], files['ckpt']]
+    out = ['--out', str(tmp_path / 'out')]
+    # a missing input: the path is named
+    with pytest.raises(SystemExit, match='error: .*nowhere.nrrd'):
+        infer.main(args + [str(tmp_path / 'nowhere.nrrd')] + out)
+    # a DICOM folder with two series: their UIDs are named
+    from pydicom.data import get_testdata_file
+    folder = tmp_path / 'mixed'
+    folder.mkdir()
+    for n, uid in enumerate(('1.2.3.4.1', '1.2.3.4.2')):
+        ds = pydicom.dcmread(get_testdata_file('CT_small.dcm'))
+        ds.SeriesInstanceUID = uid
+        ds.save_as(str(folder / f'{n}.dcm'))
+    with pytest.raises(SystemExit, match=r'1\.2\.3\.4\.1 .*1\.2\.3\.4\.2'):
+        infer.main(args + [str(folder)] + out)
+    # ... and --series-uid picks one
+    infer.main(args + [str(folder), '--series-uid', '1.2.3.4.2'] + out)
+    assert os.path.isfile(tmp_path / 'out' / 'mixed_seg.nii.gz')
+    # a checkpoint that does not fit the config
+    wrong = tmp_path / 'wrong.pth'
+    torch.save(dict(state_dict={'backbone.conv1.conv.weight':
+                                torch.zeros(1)}), wrong)
+    with pytest.raises(SystemExit, match='wrong.pth does not fit'):
+        infer.main([files['config'], str(wrong), files['image']] + out)
+    # a ground truth on another grid
+    with pytest.raises(SystemExit, match='not on the grid'):
+        infer.main(args + [files['image'], '--gt',
+                           str(folder / '0.dcm')] + out)
