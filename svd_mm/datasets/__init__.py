@@ -1,7 +1,9 @@
+from .fraction_dataset import FractionDataset
 from .lidc_nodule_dataset import LIDCNoduleDataset
+from .lits_dataset import LiTSDataset
 from .transforms import *  # noqa: F401,F403
 
-__all__ = ['LIDCNoduleDataset']
+__all__ = ['FractionDataset', 'LIDCNoduleDataset', 'LiTSDataset']
 
 try:
     import mmdet  # noqa: F401

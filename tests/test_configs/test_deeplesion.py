@@ -227,12 +227,21 @@ def scalar_records(work_dir):
 # --------------------------------------------------------------------------
 # the configs
 # --------------------------------------------------------------------------
+# the ResNet3D-18 baseline rows (Med3D, Kinetics, I3D, ACS: frozen BN3d,
+# converted public checkpoints), checked in test_baseline_rows.py
+BASELINE_ROWS = [
+    name_of('r3d18', init)
+    for init in ('med3d', 'kinetics', 'i3d-in1k', 'acs-in1k')
+]
+
+
 def test_every_config_is_in_the_table():
+    rows = [r[0] for r in CONFIG_TABLE] + BASELINE_ROWS
     assert sorted(f for f in os.listdir(CONFIG_DIR)
-                  if f.endswith('.py')) == sorted(r[0] for r in CONFIG_TABLE)
+                  if f.endswith('.py')) == sorted(rows)
     readme = open(osp.join(CONFIG_DIR, 'README.md')).read()
-    for row in CONFIG_TABLE:
-        assert row[0] in readme, row[0]
+    for row in rows:
+        assert row in readme, row
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ TEST = osp.join(REPO, 'tools', 'test.py')
 EXTRACT = osp.join(REPO, 'tools', 'model_converters', 'extract_backbone.py')
 PRETRAIN_DEMO = osp.join(REPO, 'configs', 'demo',
                          'vdt_r3d18-w8_1xb4-8e_foolbox.py')
-SVD_CKPT = 'checkpoints/r3d18_svd-imagenet.pth'
+SVD_CKPT = 'checkpoints/r3d18-svd-in1k_backbone.pth'
 # variables of an enclosing launcher that must not leak into the runs
 LAUNCH_VARS = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE',
                'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS',
@@ -353,10 +353,10 @@ def test_svd_init_switch_loads_pretrained_backbone(svd_backbone):
 def test_svd_init_switch_bad_checkpoint(svd_backbone, tmp_path):
     MMLogger.get_current_instance().setLevel(logging.WARNING)
     # the checkpoint has not been made (extract_backbone not run)
-    missing = str(tmp_path / 'r3d18_svd-imagenet.pth')
+    missing = str(tmp_path / 'r3d18-svd-in1k_backbone.pth')
     _, model_cfg = tiny_model_cfg(SEG_SVD, width=4, checkpoint=missing)
     model = build_model(model_cfg, 'mmseg')
-    with pytest.raises(FileNotFoundError, match='r3d18_svd-imagenet.pth'):
+    with pytest.raises(FileNotFoundError, match='r3d18-svd-in1k_backbone.pth'):
         model.init_weights()
     # a width-4 checkpoint for a width-8 backbone
     _, model_cfg = tiny_model_cfg(CLS_SVD, width=8, checkpoint=svd_backbone)

@@ -1,6 +1,6 @@
 # Table IV (LIDC-IDRI nodule segmentation, test Dice), row: 3D ResNet-18 FCN
 # with the SVD-Net ImageNet pre-training (ours). Paper value: see paper
-# Table IV. Needs checkpoints/r3d18_svd-imagenet.pth, see
+# Table IV. Needs checkpoints/r3d18-svd-in1k_backbone.pth, see
 # configs/lidc/README.md.
 _base_ = [
     '../../_base_/models/fcn3d_r3d18_lidc.py',

@@ -1,0 +1,377 @@
+"""Benchmark: svd_mm's 3D sliding-window inference against MONAI's.
+
+The same model, a real :class:`~svd_mm.models.segmentors.EncoderDecoder3D`
+built from the LiTS config (random weights, seed 0, or ``--checkpoint``),
+runs over the same real volume with
+
+- ``svd_mm``: ``EncoderDecoder3D.slide_inference`` (``test_cfg`` mode
+  ``'slide'``, ``crop_size``, ``stride``, ``batch_windows``, ``blend``);
+- ``monai``: ``monai.inferers.sliding_window_inference`` with the same
+  window (``roi_size``), ``overlap = 1 - stride / roi`` per axis (the same
+  window origins: 0, stride, 2 stride, ... and one aligned to the end),
+  ``sw_batch_size = batch_windows``, ``mode`` = the blend, padding with the
+  data preprocessor's ``pad_value``, and the network call
+  ``EncoderDecoder3D.encode_decode``.
+
+Blends: ``constant`` (plain mean of the overlapping windows) and
+``gaussian``. The Gaussians differ slightly by construction: svd_mm centres
+its exact Gaussian (sigma = 0.125 x window) at the window centre
+``(n - 1) / 2``, MONAI filters a delta at ``n // 2`` with a discretised,
+truncated Gaussian kernel. ``gaussian (same map)`` passes svd_mm's
+weights to MONAI as ``roi_weight_map``, so that only the blending code
+differs and the outputs must agree to float precision.
+
+The volume: the real ``lung2`` chest CT of the pyradiomics sdist, prepared
+as LiTS (HU window [-200, 250] -> uint8, 1 mm slices) by the functions of
+:mod:`svd_mm.utils.volume_io`, cut to ``--slices`` slices and ``--size``
+pixels in-plane around its lesion.
+
+Time: median over ``--repeat`` runs after one warm-up, the rows timed
+round-robin so that a change of machine load hits all rows alike. Peak
+memory: on GPU ``torch.cuda.max_memory_allocated`` above the memory before
+the call; on CPU the peak resident set size (VmHWM, reset through
+``/proc/self/clear_refs``) above the RSS before the call, in a fresh
+subprocess per row. The script exits with status 1 if the svd_mm and MONAI
+outputs of ``constant`` or ``gaussian (same map)`` differ by more than
+``--atol``.
+
+Examples::
+
+    # CPU: a narrow model and 32x128x128 windows
+    python benchmarks/sliding_window.py --device cpu --width 8 \\
+        --roi 32 128 128 --stride 12 64 64 --slices 64 --size 256
+    # GPU: the LiTS model and windows of the config (32x256x256 / 12x128x128)
+    python benchmarks/sliding_window.py --device cuda --slices 128 --size 512
+"""
+import argparse
+import copy
+import json
+import logging
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG = osp.join(REPO, 'configs', 'lits',
+                  'unet3d_r3d18-scratch_8xb2-500e_lits-32x256x256.py')
+ROWS = ('constant', 'gaussian', 'gaussian (same map)')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='svd_mm vs MONAI 3D sliding-window inference')
+    parser.add_argument('--config', default=CONFIG)
+    parser.add_argument('--checkpoint', help='weights (default: random)')
+    parser.add_argument(
+        '--width',
+        type=int,
+        help='backbone base_channels (default: that of the config)')
+    parser.add_argument(
+        '--roi', type=int, nargs=3, help='window (D, H, W) (default: config)')
+    parser.add_argument(
+        '--stride',
+        type=int,
+        nargs=3,
+        help='window stride (D, H, W) (default: config)')
+    parser.add_argument('--batch-windows', type=int, default=4)
+    parser.add_argument('--slices', type=int, default=64)
+    parser.add_argument('--size', type=int, default=256)
+    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--rows', nargs='+', default=list(ROWS))
+    parser.add_argument(
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--threads', type=int, help='torch CPU threads')
+    parser.add_argument('--atol', type=float, default=1e-4)
+    parser.add_argument('--json', help='write the results to this file')
+    parser.add_argument('--worker', help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def build_model(args):
+    """The EncoderDecoder3D of the config (optionally narrowed)."""
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    import svd_mm  # noqa: F401
+
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+    cfg = Config.fromfile(args.config)
+    model_cfg = copy.deepcopy(cfg.model)
+    if args.width:
+        w = args.width
+        model_cfg.backbone.base_channels = w
+        model_cfg.decode_head.in_channels = tuple(
+            w * m for m in (1, 1, 2, 4, 8))
+        model_cfg.decode_head.channels = w
+    test_cfg = model_cfg.test_cfg
+    if args.roi:
+        test_cfg.crop_size = tuple(args.roi)
+    if args.stride:
+        test_cfg.stride = tuple(args.stride)
+    test_cfg.batch_windows = args.batch_windows
+    test_cfg.keep_largest_component = False
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    if args.checkpoint:
+        from mmengine.runner import load_checkpoint
+        load_checkpoint(model, args.checkpoint, map_location='cpu')
+    return model.to(args.device).eval()
+
+
+def real_volume(slices: int, size: int) -> np.ndarray:
+    """(1, D, H, W) uint8: lung2 prepared as LiTS, cut around its lesion."""
+    from svd_mm.datasets.transforms import LoadVolumeNifti
+    from svd_mm.utils.lits_layout import build_lits_layout_from_ct
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = build_lits_layout_from_ct(
+            tmp, in_plane_size=size, slice_margin=1000)['cases']
+        case = [c for c in cases if c['source'] == 'lung2'][0]
+        results = LoadVolumeNifti(
+            with_seg=True, preprocess=dict(spacing_z=1.0))(
+                dict(img_path=case['image'], seg_map_path=case['label']))
+    img, seg = results['img'], results['gt_seg_map']
+    centre = int(np.nonzero(seg.any((1, 2)))[0].mean())
+    start = int(np.clip(centre - slices // 2, 0, max(img.shape[1] - slices,
+                                                     0)))
+    return np.ascontiguousarray(img[:, start:start + slices])
+
+
+def make_runner(model, name, inputs):
+    """A function running one row (method + blend) on ``inputs``."""
+    from monai.inferers import sliding_window_inference
+
+    method, blend = name.split(':')
+    base_blend = 'gaussian' if blend.startswith('gaussian') else 'constant'
+    test_cfg = dict(model.test_cfg, blend=base_blend)
+    roi = tuple(test_cfg['crop_size'])
+    stride = tuple(test_cfg['stride'])
+    metas = [dict(ori_shape=tuple(inputs.shape[2:]))]
+
+    if method == 'svd_mm':
+
+        def run():
+            model.test_cfg = test_cfg
+            return model.slide_inference(inputs, metas)
+
+        return run
+
+    weight_map = None
+    if blend == 'gaussian (same map)':
+        weight_map = model.gaussian_weight(
+            roi, test_cfg.get('sigma_scale', 0.125), inputs.device,
+            inputs.dtype)[None, None]
+
+    def predictor(windows):
+        return model.encode_decode(windows, metas * windows.shape[0])
+
+    def run():
+        return sliding_window_inference(
+            inputs,
+            roi_size=roi,
+            sw_batch_size=test_cfg['batch_windows'],
+            predictor=predictor,
+            overlap=[1 - s / r for s, r in zip(stride, roi)],
+            mode=base_blend,
+            sigma_scale=test_cfg.get('sigma_scale', 0.125),
+            padding_mode='constant',
+            cval=float(model.data_preprocessor.pad_value),
+            roi_weight_map=weight_map)
+
+    return run
+
+
+def _status_kib(key: str):
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(key + ':'):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def cpu_peak_worker(spec_path: str) -> None:
+    """Fresh process: peak RSS of one row above the RSS before it."""
+    spec = torch.load(spec_path, weights_only=True)
+    args = argparse.Namespace(**spec['args'])
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = build_model(args)
+    model.load_state_dict(spec['state_dict'])
+    inputs = spec['inputs']
+    run = make_runner(model, spec['row'], inputs)
+    with torch.no_grad():
+        # warm up the conv kernels on one window (not the whole row)
+        roi = tuple(model.test_cfg['crop_size'])
+        model.encode_decode(inputs[:, :, :roi[0], :roi[1], :roi[2]].clone(),
+                            [dict()])
+        base = _status_kib('VmRSS')
+        try:
+            with open('/proc/self/clear_refs', 'w') as f:
+                f.write('5')  # reset VmHWM to the current RSS
+            method = 'VmHWM'
+        except OSError:
+            method = 'VmHWM (not reset: lower bound)'
+        out = run()
+        del out
+    peak = _status_kib('VmHWM')
+    if base is None or peak is None:
+        print(json.dumps(dict(peak_mib=float('nan'), method='unavailable')))
+    else:
+        print(json.dumps(dict(peak_mib=(peak - base) / 1024, method=method)))
+
+
+def measure_cpu_peak(args, model, inputs, row, tmp):
+    spec_path = osp.join(tmp, 'spec.pt')
+    spec_args = {k: v for k, v in vars(args).items() if k != 'worker'}
+    torch.save(
+        dict(
+            args=spec_args,
+            state_dict=model.state_dict(),
+            inputs=inputs,
+            row=row), spec_path)
+    env = dict(os.environ)
+    if args.threads:
+        env['OMP_NUM_THREADS'] = str(args.threads)
+    proc = subprocess.run(
+        [sys.executable, osp.abspath(__file__), '--worker', spec_path],
+        capture_output=True,
+        text=True,
+        env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f'memory worker for {row} failed:\n'
+                           f'{proc.stderr[-3000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure_cuda_peak(run):
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    with torch.no_grad():
+        out = run()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated()
+    del out
+    return dict(peak_mib=(peak - base) / 2**20, method='max_memory_allocated')
+
+
+def _sync(device):
+    if str(device).startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        return cpu_peak_worker(args.worker)
+    unknown = set(args.rows) - set(ROWS)
+    if unknown:
+        raise ValueError(f'unknown rows {sorted(unknown)}; choose from {ROWS}')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = build_model(args)
+    volume = real_volume(args.slices, args.size)
+    with torch.no_grad():
+        data = model.data_preprocessor(
+            dict(inputs=[torch.from_numpy(volume)]), False)
+    inputs = data['inputs'].to(args.device)
+    cfg = model.test_cfg
+    print(f'volume {tuple(inputs.shape)} (real CT, lung2, 1 mm slices), '
+          f"window {tuple(cfg['crop_size'])}, stride {tuple(cfg['stride'])}"
+          f", {cfg['batch_windows']} windows per batch, width "
+          f'{model.backbone.base_channels}, device {args.device}, '
+          f'{torch.get_num_threads()} CPU threads')
+
+    names = [f'{m}:{r}' for r in args.rows for m in ('svd_mm', 'monai')]
+    runners = {n: make_runner(model, n, inputs) for n in names}
+    outputs, times = {}, {n: [] for n in names}
+    with torch.no_grad():
+        for name in names:  # warm-up, and the outputs to compare
+            outputs[name] = runners[name]().cpu()
+        for _ in range(args.repeat):
+            for name in names:
+                _sync(args.device)
+                start = time.perf_counter()
+                runners[name]()
+                _sync(args.device)
+                times[name].append(time.perf_counter() - start)
+
+    peaks = {}
+    if str(args.device).startswith('cuda'):
+        for name in names:
+            peaks[name] = measure_cuda_peak(runners[name])
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in names:
+                peaks[name] = measure_cpu_peak(args, model, inputs.cpu(), name,
+                                               tmp)
+
+    results, failed = [], False
+    header = (f"{'blend':22s} {'svd_mm s':>9s} {'monai s':>9s} "
+              f"{'speed x':>8s} {'svd_mm MiB':>11s} {'monai MiB':>10s} "
+              f"{'mem ratio':>9s} {'max |diff|':>11s}")
+    print(header)
+    print('-' * len(header))
+    for row in args.rows:
+        ours, theirs = f'svd_mm:{row}', f'monai:{row}'
+        t_ours = statistics.median(times[ours])
+        t_theirs = statistics.median(times[theirs])
+        m_ours, m_theirs = peaks[ours]['peak_mib'], peaks[theirs]['peak_mib']
+        diff = (outputs[ours] - outputs[theirs]).abs().max().item()
+        scale = outputs[theirs].abs().max().item()
+        must_match = row != 'gaussian'
+        if must_match and diff > args.atol * max(scale, 1.):
+            failed = True
+        print(f'{row:22s} {t_ours:9.3f} {t_theirs:9.3f} '
+              f'{t_theirs / t_ours:7.2f}x {m_ours:11.1f} {m_theirs:10.1f} '
+              f'{m_ours / m_theirs if m_theirs else float("nan"):9.2f} '
+              f'{diff:11.2e}' + ('' if must_match else '  (other map)'))
+        results.append(
+            dict(
+                blend=row,
+                svd_mm_s=t_ours,
+                monai_s=t_theirs,
+                speed_ratio=t_theirs / t_ours,
+                svd_mm_peak_mib=m_ours,
+                monai_peak_mib=m_theirs,
+                memory_ratio=m_ours / m_theirs if m_theirs else None,
+                max_abs_diff=diff,
+                logit_scale=scale,
+                memory_method=peaks[ours]['method']))
+    print('speed x = MONAI time / svd_mm time (> 1: svd_mm faster); '
+          'mem ratio = svd_mm peak / MONAI peak (< 1: svd_mm smaller)')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(
+                dict(
+                    shape=list(inputs.shape),
+                    window=list(cfg['crop_size']),
+                    stride=list(cfg['stride']),
+                    batch_windows=cfg['batch_windows'],
+                    width=model.backbone.base_channels,
+                    device=str(args.device),
+                    rows=results),
+                f,
+                indent=1)
+    if failed:
+        print(f'FAILED: outputs differ by more than atol={args.atol} '
+              '(relative to the logit scale)')
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,206 @@
+"""Load a NIfTI volume (and its label volume), optionally preprocessing raw
+CT on the fly."""
+from typing import Optional
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmengine.registry import TRANSFORMS
+
+from svd_mm.utils.volume_io import (preprocess_ct_image, preprocess_label,
+                                    read_nifti, same_geometry)
+
+__all__ = ['LoadVolumeNifti']
+
+
+@TRANSFORMS.register_module()
+class LoadVolumeNifti(BaseTransform):
+    """Load a NIfTI volume as (1, D, H, W) and, optionally, its labels.
+
+    The NIfTI data (i, j, k) become a (D, H, W) = (k, j, i) array (see
+    :mod:`svd_mm.utils.volume_io`) with a channel axis in front. Two kinds
+    of files are read through one code path:
+
+    - **prepared** volumes (``tools/dataset_converters/prepare_lits.py``):
+      loaded as they are (uint8 [0, 255] images, 0 / 1 labels);
+    - **raw** CT volumes, when ``preprocess`` is set (here or by the dataset
+      in ``results['preprocess']``): the same functions as the preparation
+      script, :func:`~svd_mm.utils.volume_io.preprocess_ct_image` (HU
+      window to uint8, ``spacing_z`` mm slices) and
+      :func:`~svd_mm.utils.volume_io.preprocess_label` (foreground labels
+      to 1, nearest slice), are applied after loading.
+
+    The geometry is recorded: ``affine`` and ``spacing`` of the grid of
+    ``img`` and ``original_geometry``, the grid of the raw volume to which
+    predictions are written back
+    (:func:`~svd_mm.utils.volume_io.save_prediction_nifti`). For a prepared
+    volume it comes from ``results['original_geometry']`` (set by
+    :class:`~svd_mm.datasets.LiTSDataset` from the preparation's meta json)
+    and defaults to the file's own geometry.
+
+    Required Keys:
+
+    - img_path (str): The volume file (``.nii`` / ``.nii.gz``).
+    - seg_map_path (str, optional): The label file, when ``with_seg``.
+    - preprocess (dict, optional): Preprocessing of a raw volume, see
+      ``preprocess``; overridden by the argument.
+    - original_geometry (dict, optional): Grid of the raw volume of a
+      prepared one.
+
+    Added Keys:
+
+    - img (np.ndarray): (1, D, H, W), the file's dtype (uint8 for prepared
+      or preprocessed volumes) or float32 with ``to_float32``.
+    - img_shape (tuple): (D, H, W).
+    - ori_shape (tuple): (D, H, W), that of ``img`` (the predictions are
+      made and evaluated on this grid).
+    - affine (list): (4, 4) NIfTI affine of the grid of ``img``.
+    - spacing (tuple): (D, H, W) voxel size in mm.
+    - original_geometry (dict): ``affine``, ``shape`` and ``spacing`` of
+      the raw volume.
+    - gt_seg_map (np.ndarray): (D, H, W) uint8 labels, when ``with_seg``.
+    - seg_fields (list[str]): ``'gt_seg_map'`` appended when ``with_seg``.
+
+    Args:
+        with_seg (bool): Whether to load the labels too. Defaults to False.
+        to_float32 (bool): Whether to convert the volume to float32.
+            Defaults to False.
+        preprocess (dict, optional): Preprocess a raw volume with the keys
+            ``window`` ((low, high) HU, default (-200, 250)), ``spacing_z``
+            (mm, default 1.0; None keeps the slices), ``foreground_labels``
+            (labels that become 1, default (1, 2)) and ``allowed_labels``
+            (default (0, 1, 2); None allows any). Defaults to None:
+            ``results['preprocess']`` if present, else the files are loaded
+            as they are.
+        affine_tol (float): Largest difference allowed between the affines
+            of the volume and its labels. Defaults to 1e-3.
+
+    Examples:
+        >>> from svd_mm.datasets.transforms import LoadVolumeNifti
+        >>> load = LoadVolumeNifti(with_seg=True, preprocess=dict(
+        ...     window=(-200, 250), spacing_z=1.0))
+        >>> results = load(dict(img_path='data/lits/volume-0.nii',
+        ...     seg_map_path='data/lits/segmentation-0.nii')
+        ...     )  # doctest: +SKIP
+        >>> results['img'].shape, results['spacing']  # doctest: +SKIP
+        ((1, 375, 512, 512), (1.0, 0.703125, 0.703125))
+    """
+
+    PREPROCESS_KEYS = ('window', 'spacing_z', 'foreground_labels',
+                       'allowed_labels')
+
+    def __init__(self,
+                 with_seg: bool = False,
+                 to_float32: bool = False,
+                 preprocess: Optional[dict] = None,
+                 affine_tol: float = 1e-3):
+        if preprocess is not None:
+            preprocess = self._check_preprocess(preprocess)
+        self.with_seg = with_seg
+        self.to_float32 = to_float32
+        self.preprocess = preprocess
+        self.affine_tol = affine_tol
+
+    @classmethod
+    def _check_preprocess(cls, preprocess: dict) -> dict:
+        if not isinstance(preprocess, dict):
+            raise TypeError(f'preprocess must be a dict with keys '
+                            f'{cls.PREPROCESS_KEYS} or None, but got '
+                            f'{preprocess!r}')
+        unknown = set(preprocess) - set(cls.PREPROCESS_KEYS)
+        if unknown:
+            raise KeyError(f'Unknown preprocess keys {sorted(unknown)}; '
+                           f'allowed: {cls.PREPROCESS_KEYS}')
+        return dict(preprocess)
+
+    def _get_preprocess(self, results: dict) -> Optional[dict]:
+        if self.preprocess is not None:
+            return self.preprocess
+        preprocess = results.get('preprocess')
+        return None if preprocess is None else self._check_preprocess(
+            preprocess)
+
+    def _load_label(self, results: dict, geometry: dict,
+                    preprocess: Optional[dict], img_path: str):
+        seg_path = results.get('seg_map_path')
+        if not seg_path:
+            raise KeyError(f'{self.__class__.__name__}(with_seg=True) needs '
+                           f"'seg_map_path' for {img_path}")
+        label, label_geometry = read_nifti(seg_path)
+        if label_geometry['shape'] != geometry['shape']:
+            raise ValueError(
+                f'{self.__class__.__name__}: label {seg_path} of (D, H, W) '
+                f"{tuple(label_geometry['shape'])} does not match the volume "
+                f"{img_path} of {tuple(geometry['shape'])}")
+        if not same_geometry(label_geometry, geometry, self.affine_tol):
+            raise ValueError(
+                f'{self.__class__.__name__}: the affines of {seg_path} and '
+                f'{img_path} differ by more than {self.affine_tol}')
+        if preprocess is not None:
+            label, _ = preprocess_label(
+                label,
+                label_geometry,
+                foreground_labels=preprocess.get('foreground_labels', (1, 2)),
+                spacing_z=preprocess.get('spacing_z', 1.),
+                allowed_labels=preprocess.get('allowed_labels', (0, 1, 2)),
+                source=seg_path)
+            return label
+        if np.issubdtype(label.dtype, np.floating):
+            if not np.array_equal(label, np.round(label)):
+                raise ValueError(f'{seg_path} holds non-integer labels')
+        if label.min() < 0 or label.max() > 255:
+            raise ValueError(f'{seg_path} holds labels outside [0, 255] '
+                             f'([{label.min()}, {label.max()}])')
+        return label.astype(np.uint8)
+
+    def transform(self, results: dict) -> dict:
+        """Load the volume (and labels).
+
+        Args:
+            results (dict): Result dict with ``img_path``.
+
+        Returns:
+            dict: The result dict with ``img`` and, if ``with_seg``,
+            ``gt_seg_map``, plus the geometry keys.
+        """
+        if 'img_path' not in results:
+            raise KeyError(f'{self.__class__.__name__} requires the key '
+                           f"'img_path', but the results only have "
+                           f'{sorted(results)}')
+        img_path = results['img_path']
+        image, geometry = read_nifti(img_path)
+        preprocess = self._get_preprocess(results)
+        label = None
+        if self.with_seg:
+            label = self._load_label(results, geometry, preprocess, img_path)
+        if preprocess is not None:
+            original = geometry
+            image, geometry = preprocess_ct_image(
+                image,
+                geometry,
+                window=preprocess.get('window', (-200., 250.)),
+                spacing_z=preprocess.get('spacing_z', 1.))
+        else:
+            original = results.get('original_geometry') or geometry
+        if self.to_float32:
+            image = image.astype(np.float32)
+        shape = tuple(image.shape)
+        results['img'] = image[None]
+        results['img_shape'] = shape
+        results['ori_shape'] = shape
+        results['affine'] = geometry['affine']
+        results['spacing'] = tuple(geometry['spacing'])
+        results['original_geometry'] = original
+        if label is not None:
+            results['gt_seg_map'] = label
+            seg_fields = results.setdefault('seg_fields', [])
+            if 'gt_seg_map' not in seg_fields:
+                seg_fields.append('gt_seg_map')
+        return results
+
+    def __repr__(self) -> str:
+        repr_str = self.__class__.__name__
+        repr_str += f'(with_seg={self.with_seg}, '
+        repr_str += f'to_float32={self.to_float32}, '
+        repr_str += f'preprocess={self.preprocess}, '
+        repr_str += f'affine_tol={self.affine_tol})'
+        return repr_str

@@ -1,0 +1,143 @@
+"""Random rescaling of a volume and its seg fields."""
+from typing import Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmcv.transforms import BaseTransform
+from mmcv.transforms.utils import cache_randomness
+from mmengine.registry import TRANSFORMS
+
+from .center_crop_3d import _spatial_shape
+
+__all__ = ['RandomRescale3D']
+
+
+@TRANSFORMS.register_module()
+class RandomRescale3D(BaseTransform):
+    """Rescale a volume by a random factor along some of its axes.
+
+    A factor is drawn uniformly from ``scale_range``, one for all ``axes``
+    (``keep_ratio=True``, the in-plane rescaling of SVD-Net's LiTS
+    training with ``axes=(1, 2)``) or one per axis. Each rescaled axis of
+    size n becomes ``max(1, round(n * factor))``; the other axes are kept.
+    The image is interpolated trilinearly (``align_corners=False``) in
+    float32 and cast back to its dtype (rounded and clipped for integer
+    dtypes); the seg fields take the nearest voxel (``'nearest-exact'``),
+    so labels, including the ``ignore_index`` 255, stay labels.
+
+    Rescaling a whole CT volume is slow; crop a box of about
+    ``crop / min(scale_range)`` first (:class:`RandomCrop3D`), rescale it
+    and crop again to the final size.
+
+    Required Keys:
+
+    - img (np.ndarray): (C, D, H, W).
+    - seg_fields (list[str], optional): Keys of (D, H, W) maps.
+
+    Modified Keys:
+
+    - img: (C, D', H', W'), same dtype.
+    - img_shape: (D', H', W').
+    - every key in seg_fields: (D', H', W').
+
+    Added Keys:
+
+    - rescale_factor (tuple[float]): The factor applied along (D, H, W)
+      (1.0 for the axes not rescaled).
+
+    Args:
+        scale_range (Sequence[float]): (low, high) of the factor, with
+            0 < low <= high. Defaults to (0.8, 1.2).
+        axes (Sequence[int]): Spatial axes to rescale, a subset of
+            (0, 1, 2) for (D, H, W). Defaults to (1, 2) (in-plane).
+        keep_ratio (bool): Whether all ``axes`` share one factor.
+            Defaults to True.
+
+    Examples:
+        >>> import numpy as np
+        >>> from svd_mm.datasets.transforms import RandomRescale3D
+        >>> img = np.zeros((1, 8, 40, 50), dtype=np.uint8)
+        >>> rescale = RandomRescale3D(scale_range=(1.5, 1.5))
+        >>> results = rescale(dict(img=img))
+        >>> results['img'].shape, results['rescale_factor']
+        ((1, 8, 60, 75), (1.0, 1.5, 1.5))
+    """
+
+    def __init__(self,
+                 scale_range: Sequence[float] = (0.8, 1.2),
+                 axes: Sequence[int] = (1, 2),
+                 keep_ratio: bool = True):
+        scale_range = tuple(float(s) for s in scale_range)
+        if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1]:
+            raise ValueError('scale_range must be (low, high) with '
+                             f'0 < low <= high, but got {scale_range}')
+        if isinstance(axes, int):
+            axes = (axes, )
+        axes = tuple(axes)
+        if (not axes or len(set(axes)) != len(axes)
+                or not set(axes) <= {0, 1, 2}):
+            raise ValueError('axes must be distinct spatial axes from '
+                             f'(0, 1, 2) for (D, H, W), but got {axes}')
+        self.scale_range = scale_range
+        self.axes = tuple(sorted(axes))
+        self.keep_ratio = keep_ratio
+
+    @cache_randomness
+    def _random_factor(self) -> Tuple[float, float, float]:
+        """Draw the factor of each of (D, H, W)."""
+        low, high = self.scale_range
+        draws = np.random.uniform(low, high,
+                                  1 if self.keep_ratio else len(self.axes))
+        if self.keep_ratio:
+            draws = np.repeat(draws, len(self.axes))
+        factor = [1., 1., 1.]
+        for axis, value in zip(self.axes, draws):
+            factor[axis] = float(value)
+        return tuple(factor)
+
+    @staticmethod
+    def _resize(array: np.ndarray, size: Tuple[int, int, int],
+                mode: str) -> np.ndarray:
+        """Resize a (C, D, H, W) array with ``F.interpolate``."""
+        dtype = array.dtype
+        tensor = torch.from_numpy(np.ascontiguousarray(array)).float()
+        if mode == 'trilinear':
+            out = F.interpolate(
+                tensor[None], size=size, mode=mode, align_corners=False)[0]
+        else:
+            out = F.interpolate(tensor[None], size=size, mode=mode)[0]
+        out = out.numpy()
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            out = np.clip(np.rint(out), info.min, info.max)
+        return np.ascontiguousarray(out.astype(dtype))
+
+    def transform(self, results: dict) -> dict:
+        """Rescale the volume and its seg fields.
+
+        Args:
+            results (dict): Result dict with a (C, D, H, W) ``img``.
+
+        Returns:
+            dict: The rescaled result dict.
+        """
+        shape = _spatial_shape(results, self.__class__.__name__)
+        factor = self._random_factor()
+        size = tuple(
+            max(1, int(round(n * f))) for n, f in zip(shape, factor))
+        if size != shape:
+            results['img'] = self._resize(results['img'], size, 'trilinear')
+            for key in results.get('seg_fields', []):
+                results[key] = self._resize(results[key][None], size,
+                                            'nearest-exact')[0]
+        results['img_shape'] = size
+        results['rescale_factor'] = factor
+        return results
+
+    def __repr__(self) -> str:
+        repr_str = self.__class__.__name__
+        repr_str += f'(scale_range={self.scale_range}, '
+        repr_str += f'axes={self.axes}, '
+        repr_str += f'keep_ratio={self.keep_ratio})'
+        return repr_str

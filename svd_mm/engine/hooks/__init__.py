@@ -1,0 +1,3 @@
+from .save_volume_prediction_hook import SaveVolumePredictionHook
+
+__all__ = ['SaveVolumePredictionHook']
