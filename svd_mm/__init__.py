@@ -7,7 +7,7 @@ registries and are therefore visible from mmpretrain, mmdet and mmseg scopes.
 """
 from .version import __version__
 from .utils import register_safe_checkpoint_types  # noqa: E402
-from . import apis, datasets, evaluation, models  # noqa: F401,E402
+from . import apis, datasets, engine, evaluation, models  # noqa: F401,E402
 from . import structures, visualization  # noqa: F401,E402
 
 register_safe_checkpoint_types()
