@@ -19,8 +19,6 @@ import json
 import math
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import cv2
 import pytest
@@ -31,6 +29,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from svd_mm.testing.tools import config_header, run_tool, scalar_records
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
 from svd_mm.utils.deeplesion_layout import build_deeplesion_layout_from_ct
 
@@ -43,9 +42,6 @@ TEST = osp.join(REPO, 'tools', 'test.py')
 PREPARE = osp.join(REPO, 'tools', 'dataset_converters',
                    'prepare_deeplesion.py')
 # variables of an enclosing launcher that must not leak into the runs
-LAUNCH_VARS = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE',
-               'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS',
-               'SLURM_NODELIST', 'SLURM_LOCALID')
 LOSS_KEYS = ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox')
 FROC_KEYS = ('froc/sens@0.5', 'froc/sens@1', 'froc/sens@2', 'froc/sens@4')
 
@@ -185,43 +181,12 @@ def config_path(name):
     return osp.join(CONFIG_DIR, name)
 
 
-def header(name):
-    """The leading comment block of a config file."""
-    lines = []
-    with open(config_path(name)) as f:
-        for line in f:
-            if not line.startswith('#'):
-                break
-            lines.append(line.lstrip('# ').rstrip())
-    return ' '.join(lines)
 
 
-def tool_env():
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    # the CPU path even on a machine with a GPU; one thread per process
-    env.update(CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')
-    return env
 
 
-def run_tool(args):
-    proc = subprocess.run([sys.executable] + [str(a) for a in args],
-                          cwd=REPO,
-                          env=tool_env(),
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
 
 
-def scalar_records(work_dir):
-    """The records of the single ``vis_data/scalars.json`` of a run."""
-    (scalars, ) = [
-        osp.join(root, f) for root, _, files in os.walk(work_dir)
-        for f in files if f == 'scalars.json'
-    ]
-    with open(scalars) as f:
-        return [json.loads(line) for line in f]
 
 
 # --------------------------------------------------------------------------
@@ -251,7 +216,7 @@ def test_every_config_is_in_the_table():
 def test_config_is_its_table_row(name, table, backbone, depth, channels,
                                  init, number):
     cfg = Config.fromfile(config_path(name))
-    text = header(name)
+    text = config_header(config_path(name))
     assert table in text and number in text
     assert cfg.default_scope == 'mmdet'
     assert cfg.custom_imports.imports == ['svd_mm']
@@ -469,7 +434,7 @@ def mini_deeplesion(tmp_path_factory):
     the key slice, and the jsons of ``prepare_deeplesion.py``."""
     root = tmp_path_factory.mktemp('deeplesion')
     layout = build_deeplesion_layout_from_ct(str(root), context_mm=10.)
-    proc = run_tool([
+    proc = run_tool(cwd=REPO, args=[
         PREPARE, layout['dl_info'], root / 'annotations', '--images-root',
         layout['images_dir']
     ])
@@ -491,7 +456,7 @@ def tiny_run(request, mini_deeplesion, tmp_path_factory):
     options = tiny_run_options(f"{mini_deeplesion['root']}{os.sep}",
                                channels)
     work_dir = root / 'work'
-    run_tool([
+    run_tool(cwd=REPO, args=[
         TRAIN,
         config_path(name), '--work-dir', work_dir, '--cfg-options', *options
     ])
@@ -531,7 +496,7 @@ def test_tiny_training_losses_are_finite(tiny_run):
 def test_tiny_test_tool_reports_froc_and_plots(tiny_run):
     out = tiny_run['root'] / 'metrics.json'
     plot_dir = tiny_run['root'] / 'froc'
-    run_tool([
+    run_tool(cwd=REPO, args=[
         TEST,
         config_path(tiny_run['name']), tiny_run['ckpt'], '--work-dir',
         tiny_run['root'] / 'test', '--out', out, '--cfg-options',

@@ -17,8 +17,6 @@ import math
 import os
 import os.path as osp
 import runpy
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -27,6 +25,7 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.registry import MODELS
 
+from svd_mm.testing.tools import config_header, run_tool, scalar_records
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
 from svd_mm.utils.data_cache import fetch_sahi_coco
 
@@ -38,9 +37,6 @@ TRAIN = osp.join(REPO, 'tools', 'train.py')
 TEST = osp.join(REPO, 'tools', 'test.py')
 EXTRACT = osp.join(REPO, 'tools', 'model_converters', 'extract_backbone.py')
 # variables of an enclosing launcher that must not leak into the runs
-LAUNCH_VARS = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE',
-               'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS',
-               'SLURM_NODELIST', 'SLURM_LOCALID')
 LOSS_KEYS = ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox')
 
 # [config, backbone type, depth, channels of the 4 levels, Table II target
@@ -173,44 +169,12 @@ def config_path(name):
     return osp.join(CONFIG_DIR, name)
 
 
-def header(name):
-    """The leading comment block of a config file."""
-    lines = []
-    with open(config_path(name)) as f:
-        for line in f:
-            if not line.startswith('#'):
-                break
-            lines.append(line.lstrip('# ').rstrip())
-    return ' '.join(lines)
 
 
-def tool_env():
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    # the CPU path even on a machine with a GPU; one thread per process
-    # (faster than two on a loaded 2-core machine)
-    env.update(CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')
-    return env
 
 
-def run_tool(args):
-    proc = subprocess.run([sys.executable] + [str(a) for a in args],
-                          cwd=REPO,
-                          env=tool_env(),
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
 
 
-def scalar_records(work_dir):
-    """The records of the single ``vis_data/scalars.json`` of a run."""
-    (scalars, ) = [
-        osp.join(root, f) for root, _, files in os.walk(work_dir)
-        for f in files if f == 'scalars.json'
-    ]
-    with open(scalars) as f:
-        return [json.loads(line) for line in f]
 
 
 def find_norm_cfgs(cfg, path='model'):
@@ -234,7 +198,7 @@ def find_norm_cfgs(cfg, path='model'):
 @pytest.mark.parametrize('name,backbone,depth,channels,target', CONFIG_TABLE)
 def test_config_is_its_table_row(name, backbone, depth, channels, target):
     cfg = Config.fromfile(config_path(name))
-    assert target in header(name)
+    assert target in config_header(config_path(name))
     assert 'AMP' in open(config_path(name)).read()
     assert cfg.default_scope == 'mmdet'
     assert cfg.custom_imports.imports == ['svd_mm']
@@ -396,7 +360,7 @@ def tiny_run(request, tmp_path_factory):
             channels=channels,
             width=TINY_WIDTH))
     work_dir = root / 'work'
-    run_tool([TRAIN, config, '--work-dir', work_dir])
+    run_tool(cwd=REPO, args=[TRAIN, config, '--work-dir', work_dir])
     return dict(
         arch=request.param,
         root=root,
@@ -426,7 +390,7 @@ def test_tiny_training_losses_are_finite(tiny_run):
 
 def test_tiny_test_tool_runs_coco_metric(tiny_run):
     out = tiny_run['root'] / 'metrics.json'
-    run_tool([
+    run_tool(cwd=REPO, args=[
         TEST, tiny_run['config'], tiny_run['ckpt'], '--work-dir',
         tiny_run['root'] / 'test', '--out', out
     ])

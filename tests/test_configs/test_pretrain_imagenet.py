@@ -11,11 +11,8 @@ loss falls, ``tools/test.py`` reports top-1/top-5, and
 weights of a fine-tuning ResNet3DV1c with other strides.
 """
 import json
-import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -26,6 +23,7 @@ from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 from mmpretrain.utils import register_all_modules
 
+from svd_mm.testing.tools import config_header, run_tool, scalar_records
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
 from svd_mm.utils.data_cache import layout_classification_set
 
@@ -37,9 +35,6 @@ EXTRACT = osp.join(REPO, 'tools', 'model_converters', 'extract_backbone.py')
 register_all_modules(init_default_scope=False)
 
 # variables of an enclosing launcher that must not leak into the runs
-LAUNCH_VARS = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE',
-               'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS',
-               'SLURM_NODELIST', 'SLURM_LOCALID')
 
 # [config, backbone type, depth, head in_channels, params in millions as
 #  written in the header comment, Table II target in the header]
@@ -121,44 +116,12 @@ def config_path(name):
     return osp.join(CONFIG_DIR, name)
 
 
-def header(name):
-    """The leading comment block of a config file."""
-    lines = []
-    with open(config_path(name)) as f:
-        for line in f:
-            if not line.startswith('#'):
-                break
-            lines.append(line.lstrip('# ').rstrip())
-    return ' '.join(lines)
 
 
-def tool_env():
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    # the CPU path even on a machine with a GPU; one thread per process
-    # (faster than two on a loaded 2-core machine)
-    env.update(CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')
-    return env
 
 
-def run_tool(args):
-    proc = subprocess.run([sys.executable] + [str(a) for a in args],
-                          cwd=REPO,
-                          env=tool_env(),
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
 
 
-def scalar_records(work_dir):
-    """The records of the single ``vis_data/scalars.json`` of a run."""
-    (scalars, ) = [
-        osp.join(root, f) for root, _, files in os.walk(work_dir)
-        for f in files if f == 'scalars.json'
-    ]
-    with open(scalars) as f:
-        return [json.loads(line) for line in f]
 
 
 # --------------------------------------------------------------------------
@@ -187,7 +150,7 @@ def test_config_runs_with_svd_mm_under_mmpretrain(name):
 def test_pseudo3d_config_builds_its_table_row(name, backbone, depth,
                                               in_channels, params, target):
     cfg = Config.fromfile(config_path(name))
-    assert target in header(name)
+    assert target in config_header(config_path(name))
     assert cfg.model.backbone.type == backbone
     assert cfg.model.backbone.depth == depth
     assert cfg.model.head.in_channels == in_channels
@@ -201,7 +164,7 @@ def test_pseudo3d_config_builds_its_table_row(name, backbone, depth,
     # the head follows the backbone
     assert model.backbone.feat_dim == cfg.model.head.in_channels
     num_params = sum(p.numel() for p in model.parameters()) / 1e6
-    assert f'{params:.2f} M params' in header(name)
+    assert f'{params:.2f} M params' in config_header(config_path(name))
     assert num_params == pytest.approx(params, abs=0.005)
 
 
@@ -249,7 +212,7 @@ def test_2d_baseline_differs_from_3d_only_by_the_vdt():
     model = PRETRAIN_MODELS.build(cfg_2d.model)
     assert sum(p.numel() for p in model.parameters()) / 1e6 == \
         pytest.approx(11.69, abs=0.005)
-    assert '11.69 M params' in header(CONFIG_2D)
+    assert '11.69 M params' in config_header(config_path(CONFIG_2D))
     # an (H, W, 3) image stays 2D: (N, 3, H, W) into the 2D ResNet
     data = model.data_preprocessor(
         dict(
@@ -274,7 +237,7 @@ def tiny_run(tmp_path_factory):
             width=TINY_WIDTH,
             epochs=TINY_EPOCHS))
     work_dir = root / 'work'
-    run_tool([TRAIN, config, '--work-dir', work_dir])
+    run_tool(cwd=REPO, args=[TRAIN, config, '--work-dir', work_dir])
     return dict(root=root, config=config, work_dir=work_dir)
 
 
@@ -294,7 +257,7 @@ def test_tiny_v1c18_loss_falls_on_real_photos(tiny_run):
 def test_tiny_v1c18_test_tool_reports_top1_top5(tiny_run):
     ckpt = tiny_run['work_dir'] / f'epoch_{TINY_EPOCHS}.pth'
     out = tiny_run['root'] / 'metrics.json'
-    proc = run_tool([
+    proc = run_tool(cwd=REPO, args=[
         TEST, tiny_run['config'], ckpt, '--work-dir',
         tiny_run['root'] / 'test', '--out', out
     ])
@@ -316,7 +279,7 @@ def test_tiny_v1c18_test_tool_reports_top1_top5(tiny_run):
 def test_tiny_v1c18_checkpoint_into_finetune_backbone(tiny_run):
     ckpt = tiny_run['work_dir'] / f'epoch_{TINY_EPOCHS}.pth'
     out = tiny_run['root'] / 'r3dv1c18_svd-in1k.pth'
-    proc = run_tool([EXTRACT, ckpt, out])
+    proc = run_tool(cwd=REPO, args=[EXTRACT, ckpt, out])
     assert re.search(r'dropped 2 tensors: head \(2\)', proc.stdout)
 
     trained = {

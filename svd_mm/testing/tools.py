@@ -1,0 +1,60 @@
+"""Helpers for tests that run svd_mm's command-line tools as subprocesses."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+from typing import List, Sequence
+
+__all__ = [
+    'LAUNCH_VARS', 'config_header', 'tool_env', 'run_tool', 'scalar_records'
+]
+
+# Launcher variables a test must not pass on: a tool run as a subprocess of
+# a distributed test would otherwise think it is one of its ranks.
+LAUNCH_VARS = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE',
+               'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS',
+               'SLURM_NODELIST', 'SLURM_LOCALID')
+
+
+def config_header(path: str) -> str:
+    """The leading comment block of a config file, joined into one line."""
+    lines = []
+    with open(path) as f:
+        for line in f:
+            if not line.startswith('#'):
+                break
+            lines.append(line.lstrip('# ').rstrip())
+    return ' '.join(lines)
+
+
+def tool_env(threads: int = 1) -> dict:
+    """The environment without launcher variables, on the CPU path even on a
+    machine with a GPU, ``threads`` OpenMP threads per process (one is
+    faster than two on a loaded 2-core machine)."""
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    env.update(CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS=str(threads))
+    return env
+
+
+def run_tool(args: Sequence, cwd: str, timeout: int = 600):
+    """Run ``python ARGS`` in ``cwd``; assert it succeeded, showing the end of
+    its output otherwise. Returns the ``CompletedProcess``."""
+    proc = subprocess.run([sys.executable] + [str(a) for a in args],
+                          cwd=cwd,
+                          env=tool_env(),
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def scalar_records(work_dir: str) -> List[dict]:
+    """The records of the single ``vis_data/scalars.json`` of a run."""
+    (scalars, ) = [
+        osp.join(root, f) for root, _, files in os.walk(work_dir)
+        for f in files if f == 'scalars.json'
+    ]
+    with open(scalars) as f:
+        return [json.loads(line) for line in f]
