@@ -13,8 +13,8 @@ from svd_mm.apis import build_volume_pipeline, inference_volume, init_model
 from svd_mm.utils.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import Volume, read_volume, write_volume
 
-pytest.importorskip('mmseg')
-pydicom = pytest.importorskip('pydicom')
+import mmseg  # noqa: F401
+import pydicom
 
 SEG_MODEL = """
 model = dict(
@@ -362,7 +362,7 @@ def test_inference_errors(data, seg_model, tmp_path):
 
 
 def test_detect_slices(data, tmp_path):
-    pytest.importorskip('mmdet')
+    import mmdet  # noqa: F401
     cfg, ckpt = _save_model(DET_CONFIG, str(tmp_path), 'tiny_det')
     path = data['files']['nrrd']
     result = inference_volume(
@@ -444,8 +444,7 @@ def test_real_lits_config_pipeline(data):
     path = os.path.join(
         os.path.dirname(__file__), '..', '..', 'configs', 'lits',
         'unet3d_r3d18-scratch_8xb2-500e_lits-32x256x256.py')
-    if not os.path.isfile(path):
-        pytest.skip(f'{path} is not in this checkout')
+    assert os.path.isfile(path), f'{path} is missing from the checkout'
     cfg = load_config(
         path, {
             'test_dataloader.dataset.preprocess':

@@ -34,9 +34,9 @@ from mmengine.registry import DefaultScope
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
 
-pytest.importorskip('mmseg')
-pytest.importorskip('mmdet')
-pytest.importorskip('mmpretrain')
+import mmseg  # noqa: F401
+import mmdet  # noqa: F401
+import mmpretrain  # noqa: F401
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(REPO, 'configs')
@@ -463,7 +463,7 @@ def test_fraction_row_is_its_table_row_on_a_subset(name, base, fraction):
 def test_fraction_subsets_on_real_ct(tmp_path):
     """The fraction rows' training sets on the LIDC-layout mini set (6
     malignant and 6 benign training crops of real chest CTs)."""
-    pytest.importorskip('nrrd')  # reads the pyradiomics CTs
+    import nrrd  # noqa: F401; reads the pyradiomics CTs
     from svd_mm.utils.lidc_layout import build_lidc_layout_from_ct
     from mmpretrain.registry import DATASETS
     _registry('mmpretrain')

@@ -39,8 +39,8 @@ import svd_mm  # noqa: F401  (registers the svd_mm modules)
 from svd_mm.utils.data_cache import layout_classification_set
 from svd_mm.utils.lidc_layout import build_lidc_layout_from_ct
 
-pytest.importorskip('nrrd')  # reads the pyradiomics CTs
-pytest.importorskip('mmseg')
+import nrrd  # noqa: F401; reads the pyradiomics CTs
+import mmseg  # noqa: F401
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'lidc')

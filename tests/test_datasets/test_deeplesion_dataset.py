@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip('mmdet')
+import mmdet  # noqa: F401
 
 from mmdet.registry import DATASETS as DET_DATASETS  # noqa: E402
 from mmengine.evaluator import Evaluator  # noqa: E402

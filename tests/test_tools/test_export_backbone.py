@@ -14,7 +14,7 @@ from mmengine.runner import save_checkpoint
 
 from svd_mm.models.backbones import ResNet3D, ResNet3DV1c
 
-monai_nets = pytest.importorskip('monai.networks.nets')
+import monai.networks.nets as monai_nets
 
 TOOL = (
     Path(__file__).parents[2] / 'tools' / 'model_converters' /

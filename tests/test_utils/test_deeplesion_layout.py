@@ -17,7 +17,7 @@ def layout(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def volumes():
-    nrrd = pytest.importorskip('nrrd')
+    import nrrd
     return {
         c['name']: (nrrd.read(c['image'])[0], nrrd.read(c['label'])[0])
         for c in fetch_pyradiomics_ct()

@@ -12,8 +12,8 @@ from svd_mm.utils.medical_io import (LPS_TO_RAS, Volume, read_dicom_series,
                                      write_mask, write_mhd, write_volume)
 from svd_mm.utils.volume_io import read_nifti
 
-nrrd = pytest.importorskip('nrrd')
-pydicom = pytest.importorskip('pydicom')
+import nrrd
+import pydicom
 
 # lung1 of the pyradiomics sdist: 512 x 512 x 48, 0.5703125 mm pixels, 5 mm
 # slices, LPS origin (-146, -325, -777.5)

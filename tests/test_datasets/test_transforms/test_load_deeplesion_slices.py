@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip('mmdet')
+import mmdet  # noqa: F401
 
 from mmdet.registry import TRANSFORMS as DET_TRANSFORMS  # noqa: E402
 from mmengine.dataset import Compose  # noqa: E402

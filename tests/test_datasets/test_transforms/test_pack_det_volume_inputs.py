@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip('mmdet')
+import mmdet  # noqa: F401
 
 from mmdet.datasets.transforms import PackDetInputs  # noqa: E402
 from mmdet.registry import TRANSFORMS as MMDET_TRANSFORMS  # noqa: E402

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip('mmdet')
+import mmdet  # noqa: F401
 
 from mmdet.registry import METRICS as DET_METRICS  # noqa: E402
 from mmdet.structures import DetDataSample  # noqa: E402

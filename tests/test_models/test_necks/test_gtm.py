@@ -175,7 +175,7 @@ def test_gtm_registry_and_doctest():
 
 
 def test_gtm_chains_into_mmdet_fpn():
-    pytest.importorskip('mmdet')
+    import mmdet  # noqa: F401
     import mmdet.models  # noqa: F401  (registers FPN)
     from mmdet.registry import MODELS as DET_MODELS
     from mmengine.registry import DefaultScope
