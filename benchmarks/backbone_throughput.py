@@ -45,8 +45,11 @@ Levers (``--levers``; rows of svd_mm, and with ``--lever-baselines`` of the
 baselines too for the generic ones), all numerically equivalent:
 
 - ``channels_last``: the whole model and the input in ``channels_last_3d``;
-- ``channels_last_early``: the same up to layer2, layer3 and layer4 in the
-  contiguous layout (:func:`channels_last_early`);
+- ``channels_last_early``: the same for the stem and the first
+  ``--channels-last-stages`` stages (default 3), the later stages in the
+  contiguous layout; for svd_mm this is the backbone's own option
+  ``ResNet3D(channels_last_stages=...)``, for the baselines
+  :func:`channels_last_early`;
 - ``depth_fold``: :func:`svd_mm.models.utils.depth_fold.fold_depth` (the
   one-channel stem as a 2D convolution over (N, C * D, H, W));
 - ``bn_fold``: batch norms folded into the convolutions (inference only);
@@ -84,8 +87,11 @@ LEVERS = ('channels_last', 'channels_last_early', 'bn_fold', 'depth_fold',
 # levers that apply to any model (``--lever-baselines``); the depth fold is
 # meant for svd_mm's small fixed D
 GENERIC_LEVERS = ('channels_last', 'channels_last_early', 'bn_fold', 'compile')
-# stages kept in the default (contiguous) layout by ``channels_last_early``
-LATE_STAGES = ('layer3', 'layer4')
+# the stages of the three backbones, and how many of them
+# ``channels_last_early`` runs channels-last (the fastest on the idle 2-core
+# CPU; see benchmarks/README.md)
+LAYERS = ('layer1', 'layer2', 'layer3', 'layer4')
+CHANNELS_LAST_STAGES = 3
 INFERENCE_ONLY = ('bn_fold', )
 # the levers that won on the 2-core CPU (see benchmarks/README.md), and the
 # plain channels_last_3d for reference; bn_fold and compile did not win
@@ -128,7 +134,9 @@ class PooledClassifier(nn.Module):
 
 def build_model(name: str,
                 in_channels: int = 1,
-                base_channels: int = 64) -> nn.Module:
+                base_channels: int = 64,
+                levers: Sequence[str] = (),
+                channels_last_stages: int = CHANNELS_LAST_STAGES) -> nn.Module:
     """Build one of :data:`MODEL_NAMES` with the common head.
 
     Args:
@@ -138,6 +146,13 @@ def build_model(name: str,
         base_channels (int): Width of the stem and first stage (the stages
             double it); not 64 only for svd_mm and MONAI (``widen_factor``),
             e.g. to keep tests small. Defaults to 64.
+        levers (Sequence[str]): The row's levers; only
+            ``channels_last_early`` acts here, as svd_mm's
+            ``channels_last_stages`` (the others are applied by
+            :func:`apply_levers`). Defaults to ().
+        channels_last_stages (int): Stages in ``channels_last_3d`` with
+            ``channels_last_early``. Defaults to
+            :data:`CHANNELS_LAST_STAGES`.
 
     Returns:
         nn.Module: A :class:`PooledClassifier`, in train mode.
@@ -148,7 +163,11 @@ def build_model(name: str,
     if name == 'svd_mm':
         from svd_mm.models.backbones import ResNet3D
         backbone = ResNet3D(
-            depth=18, in_channels=in_channels, base_channels=base_channels)
+            depth=18,
+            in_channels=in_channels,
+            base_channels=base_channels,
+            channels_last_stages=channels_last_stages
+            if 'channels_last_early' in levers else 0)
     elif name == 'torchvision':
         from torchvision.models.video import r3d_18
         backbone = r3d_18(weights=None)
@@ -232,27 +251,29 @@ def _to_contiguous(module: nn.Module, args: tuple) -> tuple:
     return (args[0].contiguous(), ) + tuple(args[1:])
 
 
-def channels_last_early(model: nn.Module,
-                        late_stages: Sequence[str] = LATE_STAGES) -> nn.Module:
-    """Run everything up to ``late_stages`` in ``channels_last_3d``.
+def channels_last_early(
+        model: nn.Module,
+        channels_last_stages: int = CHANNELS_LAST_STAGES) -> nn.Module:
+    """Run the stem and the first stages in ``channels_last_3d``.
 
     ``channels_last_3d`` makes oneDNN's convolutions, batch norms and
-    max-pooling faster on large, thin feature maps (stem, layer1, layer2)
-    and slower on small, wide ones (layer3, layer4 at 7x7 and 4x4), so the
-    late stages keep the contiguous layout; the switch is one copy at the
-    entry of the first late stage.
+    max-pooling faster on large, thin feature maps (stem, early stages) and
+    can make them slower on small, wide ones (layer4 at 4x4), so the late
+    stages keep the contiguous layout; the switch is one copy at the entry
+    of the first late stage. The generic counterpart of
+    ``ResNet3D(channels_last_stages=...)``, for torchvision and MONAI.
 
     Args:
-        model (nn.Module): A :class:`PooledClassifier` (the stages are
-            looked up on ``model.backbone``), changed in place.
-        late_stages (Sequence[str]): Names of the stages to keep
-            contiguous, in forward order. Defaults to ('layer3', 'layer4').
+        model (nn.Module): A :class:`PooledClassifier` whose backbone has
+            the stages ``layer1`` to ``layer4``; changed in place.
+        channels_last_stages (int): How many stages run channels-last.
+            Defaults to :data:`CHANNELS_LAST_STAGES`.
 
     Returns:
         nn.Module: ``model``.
     """
     model.to(memory_format=torch.channels_last_3d)
-    for i, name in enumerate(late_stages):
+    for i, name in enumerate(LAYERS[channels_last_stages:]):
         stage = getattr(model.backbone, name)
         stage.to(memory_format=torch.contiguous_format)
         if i == 0:
@@ -260,13 +281,16 @@ def channels_last_early(model: nn.Module,
     return model
 
 
-def apply_levers(model: nn.Module, levers: Sequence[str],
-                 mode: str) -> nn.Module:
+def apply_levers(
+        model: nn.Module,
+        levers: Sequence[str],
+        mode: str,
+        channels_last_stages: int = CHANNELS_LAST_STAGES) -> nn.Module:
     """Apply ``levers`` (see :data:`LEVERS`) to ``model`` for ``mode``.
 
     ``compile`` is applied last; ``channels_last`` and
-    ``channels_last_early`` convert the parameters (the input is converted
-    by :func:`make_input`).
+    ``channels_last_early`` (with ``channels_last_stages`` stages) convert
+    the parameters (the input is converted by :func:`make_input`).
     """
     if 'bn_fold' in levers:
         if mode != 'infer':
@@ -281,8 +305,10 @@ def apply_levers(model: nn.Module, levers: Sequence[str],
                          'each other')
     if 'channels_last' in levers:
         model.to(memory_format=torch.channels_last_3d)
-    if 'channels_last_early' in levers:
-        channels_last_early(model)
+    if ('channels_last_early' in levers
+            and not getattr(model.backbone, 'channels_last_stages', 0)):
+        # svd_mm's backbone has it built in (see build_model)
+        channels_last_early(model, channels_last_stages)
     if 'compile' in levers:
         model = torch.compile(model)
     return model
@@ -360,14 +386,25 @@ def make_input(batch: int, shape: Tuple[int, ...], levers: Sequence[str],
     return x, y
 
 
-def make_step(name: str, levers: Sequence[str], mode: str, batch: int,
-              shape: Tuple[int, ...], device: str) -> Callable[[], None]:
+def make_step(
+        name: str,
+        levers: Sequence[str],
+        mode: str,
+        batch: int,
+        shape: Tuple[int, ...],
+        device: str,
+        channels_last_stages: int = CHANNELS_LAST_STAGES
+) -> Callable[[], None]:
     """Build a model and return a function running one step of ``mode``."""
     torch.manual_seed(0)
-    model = build_model(name, shape[0]).to(device)
+    model = build_model(
+        name,
+        shape[0],
+        levers=levers,
+        channels_last_stages=channels_last_stages).to(device)
     if mode == 'infer':
         model.eval()
-    model = apply_levers(model, levers, mode)
+    model = apply_levers(model, levers, mode, channels_last_stages)
     x, y = make_input(batch, shape, levers, device)
     if mode == 'infer':
 
@@ -445,7 +482,8 @@ def _memory_worker(spec: dict) -> dict:
     torch.set_num_threads(spec['threads'])
     device = spec['device']
     step = make_step(spec['model'], spec['levers'], spec['mode'],
-                     spec['batch'], tuple(spec['shape']), device)
+                     spec['batch'], tuple(spec['shape']), device,
+                     spec['channels_last_stages'])
     if device.startswith('cuda'):
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
@@ -533,6 +571,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='comma-separated svd_mm lever rows, "+" combines levers in '
         f'one row, "none" for none; levers: {", ".join(LEVERS)}')
     parser.add_argument(
+        '--channels-last-stages',
+        type=int,
+        choices=range(1, len(LAYERS) + 1),
+        default=CHANNELS_LAST_STAGES,
+        help='stages (after the stem) that channels_last_early runs in '
+        'channels_last_3d')
+    parser.add_argument(
         '--lever-baselines',
         action='store_true',
         help='also apply the generic levers '
@@ -619,7 +664,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     print(
         f'# torch {torch.__version__}, device {device}, threads {threads}, '
         f'input (N, C, D, H, W) = ({args.batch}, {", ".join(map(str, shape))})'
-        f', warmup {args.warmup}, iters {args.iters}')
+        f', warmup {args.warmup}, iters {args.iters}, channels_last_early: '
+        f'stem + {args.channels_last_stages} stages')
     print(f'# load average at start: {_loadavg()}', flush=True)
 
     flops = {}
@@ -645,7 +691,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     rows = []
     for name, levers, mode in specs:
         t = time.perf_counter()
-        step = make_step(name, levers, mode, args.batch, shape, device)
+        step = make_step(name, levers, mode, args.batch, shape, device,
+                         args.channels_last_stages)
         for _ in range(args.warmup):
             step()
         _sync(device)
@@ -693,7 +740,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
                     batch=args.batch,
                     shape=list(shape),
                     device=device,
-                    threads=threads))
+                    threads=threads,
+                    channels_last_stages=args.channels_last_stages))
             row['peak_mib'] = mem['peak_mib']
             row['memory_method'] = mem['method']
 

@@ -45,7 +45,8 @@ def _pair(bench, name, levers, mode, base_channels=64):
     torch.manual_seed(0)
     plain = bench.build_model(name, base_channels=base_channels)
     _randomize_norms(plain)
-    lever = bench.build_model(name, base_channels=base_channels)
+    lever = bench.build_model(
+        name, base_channels=base_channels, levers=levers)
     lever.load_state_dict(plain.state_dict())
     if mode == 'infer':
         plain.eval()
@@ -137,7 +138,36 @@ def test_channels_last_early_layouts(bench):
         getattr(model.backbone, name).register_forward_hook(record(name))
     model(x)
     assert layouts == dict(
-        conv1=True, layer1=True, layer2=True, layer3=False, layer4=False)
+        conv1=True, layer1=True, layer2=True, layer3=True, layer4=False)
+    # svd_mm's row is the backbone's own option, not the generic hooks
+    assert model.backbone.channels_last_stages == 3
+    assert not model.backbone.layer4._forward_pre_hooks
+
+
+@pytest.mark.parametrize('stages', [1, 2, 4])
+def test_channels_last_early_stage_count(bench, stages):
+    """The generic hook (MONAI here) and svd_mm's option split at the
+    same stage."""
+    for name in ('svd_mm', 'monai'):
+        model = bench.apply_levers(
+            bench.build_model(
+                name,
+                base_channels=8,
+                levers=('channels_last_early', ),
+                channels_last_stages=stages), ('channels_last_early', ),
+            'train', stages)
+        layouts = {}
+        for layer in bench.LAYERS:
+            getattr(model.backbone, layer).register_forward_hook(
+                lambda m, a, out, layer=layer: layouts.__setitem__(
+                    layer, out.stride(1) == 1))
+        x, _ = bench.make_input(2, IN_SHAPE[1:], ('channels_last_early', ),
+                                'cpu')
+        model(x)
+        assert layouts == {
+            layer: i < stages
+            for i, layer in enumerate(bench.LAYERS)
+        }, name
 
 
 def test_depth_fold_lever_folds_the_stem(bench):

@@ -360,3 +360,81 @@ def test_check_norm_state_helper():
     assert check_norm_state([bn, nn.GroupNorm(1, 2)], False)
     assert not check_norm_state([bn], True)
     assert isinstance(bn, _BatchNorm) and is_norm(bn)
+
+
+@pytest.mark.parametrize('backbone_type,kwargs', [
+    ('ResNet3D', dict(depth=18)),
+    ('ResNet3D', dict(depth=50, shortcut_type='A')),
+    ('ResNet3DV1c', dict(depth=18)),
+    ('P3D', dict(depth=63)),
+])
+@pytest.mark.parametrize('stages', [1, 2, 4])
+def test_resnet3d_channels_last_stages_equal_default(backbone_type, kwargs,
+                                                     stages):
+    """Same weights, same outputs and gradients in either layout; the
+    channels-last stages really run channels-last (the C=1 input too) and
+    the features handed on are in the default layout."""
+    cfg = dict(
+        type=backbone_type,
+        base_channels=8,
+        out_indices=(0, 1, 2, 3),
+        with_stem_out=True,
+        **kwargs)
+    torch.manual_seed(0)
+    plain = MODELS.build(cfg)
+    plain.init_weights()
+    fast = MODELS.build(dict(cfg, channels_last_stages=stages))
+    fast.load_state_dict(plain.state_dict())
+    plain.train()
+    fast.train()
+
+    # the layout each stage (and the stem's first conv) is handed
+    layouts = {}
+    stem_conv = next(m for m in fast.modules() if isinstance(m, nn.Conv3d))
+    for name in ['stem'] + fast.res_layers:
+        module = stem_conv if name == 'stem' else getattr(fast, name)
+        module.register_forward_pre_hook(
+            lambda m, args, name=name: layouts.__setitem__(
+                name, args[0].stride()))
+    x = torch.rand(2, 1, 3, 32, 32)
+    x_plain = x.clone().requires_grad_()
+    x_fast = x.clone().requires_grad_()
+    out_plain = plain(x_plain)
+    out_fast = fast(x_fast)
+    assert len(out_plain) == len(out_fast) == 5
+    for a, b in zip(out_plain, out_fast):
+        assert b.is_contiguous()
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    sum(o.square().mean() for o in out_plain).backward()
+    sum(o.square().mean() for o in out_fast).backward()
+    torch.testing.assert_close(x_fast.grad, x_plain.grad, rtol=1e-4,
+                               atol=1e-6)
+    grads_plain = dict(plain.named_parameters())
+    for name, p in fast.named_parameters():
+        torch.testing.assert_close(
+            p.grad, grads_plain[name].grad, rtol=1e-3, atol=1e-5, msg=name)
+
+    # the stem reads a channels-last copy of the one-channel input
+    assert layouts['stem'][1] == 1 and layouts['stem'][2] != 1
+    for i, name in enumerate(fast.res_layers):
+        assert (layouts[name][1] == 1) == (i < stages), name
+    # weights follow the same split
+    for i, name in enumerate(fast.res_layers):
+        conv = next(m for m in getattr(fast, name).modules()
+                    if isinstance(m, nn.Conv3d) and m.in_channels > 1
+                    and m.weight[0, 0].numel() > 1)
+        assert (conv.weight.stride(1) == 1) == (i < stages), name
+
+
+def test_resnet3d_channels_last_stages_range():
+    with pytest.raises(ValueError, match=r'channels_last_stages must be in'):
+        ResNet3D(depth=18, channels_last_stages=5)
+    with pytest.raises(ValueError, match=r'channels_last_stages must be in'):
+        ResNet3D(
+            depth=18,
+            num_stages=2,
+            strides=(1, 2),
+            slice_strides=(1, 1),
+            dilations=(1, 1),
+            out_indices=(1, ),
+            channels_last_stages=3)
