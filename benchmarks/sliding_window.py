@@ -1,8 +1,11 @@
 """Benchmark: svd_mm's 3D sliding-window inference against MONAI's.
 
 The same model, a real :class:`~svd_mm.models.segmentors.EncoderDecoder3D`
-built from the LiTS config (random weights, seed 0, or ``--checkpoint``),
-runs over the same real volume with
+built from the LiTS config (seed 0, or ``--checkpoint``) and trained for
+``--train-steps`` Adam steps on windows of the same real volume and its
+lesion mask (its own Dice + CE loss: a trained model, not random weights,
+so the compared logits have a trained model's range), runs over the same
+real volume with
 
 - ``svd_mm``: ``EncoderDecoder3D.slide_inference`` (``test_cfg`` mode
   ``'slide'``, ``crop_size``, ``stride``, ``batch_windows``, ``blend``);
@@ -54,6 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Tuple
 
 import numpy as np
 import torch
@@ -68,7 +72,13 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='svd_mm vs MONAI 3D sliding-window inference')
     parser.add_argument('--config', default=CONFIG)
-    parser.add_argument('--checkpoint', help='weights (default: random)')
+    parser.add_argument(
+        '--checkpoint', help='weights (default: seed 0, then trained)')
+    parser.add_argument(
+        '--train-steps',
+        type=int,
+        default=20,
+        help='Adam steps on windows of the volume before timing (0: none)')
     parser.add_argument(
         '--width',
         type=int,
@@ -89,6 +99,11 @@ def parse_args(argv=None):
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--threads', type=int, help='torch CPU threads')
     parser.add_argument('--atol', type=float, default=1e-4)
+    parser.add_argument(
+        '--overhead-repeat',
+        type=int,
+        default=7,
+        help='runs of the machinery-only timing (cheap predictor; 0: skip)')
     parser.add_argument('--json', help='write the results to this file')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -129,8 +144,9 @@ def build_model(args):
     return model.to(args.device).eval()
 
 
-def real_volume(slices: int, size: int) -> np.ndarray:
-    """(1, D, H, W) uint8: lung2 prepared as LiTS, cut around its lesion."""
+def real_volume(slices: int, size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(1, D, H, W) uint8 image and (D, H, W) 0/1 lesion mask: lung2
+    prepared as LiTS, cut around its lesion."""
     from svd_mm.datasets.transforms import LoadVolumeNifti
     from svd_mm.utils.lits_layout import build_lits_layout_from_ct
 
@@ -145,7 +161,72 @@ def real_volume(slices: int, size: int) -> np.ndarray:
     centre = int(np.nonzero(seg.any((1, 2)))[0].mean())
     start = int(np.clip(centre - slices // 2, 0, max(img.shape[1] - slices,
                                                      0)))
-    return np.ascontiguousarray(img[:, start:start + slices])
+    return (np.ascontiguousarray(img[:, start:start + slices]),
+            np.ascontiguousarray(seg[start:start + slices]))
+
+
+def train_briefly(model, inputs: torch.Tensor, seg: np.ndarray, steps: int,
+                  seed: int = 0) -> Tuple[float, float]:
+    """Train ``model`` in place for ``steps`` Adam steps (lr 1e-3) on
+    windows (the test window size) of ``inputs`` (1, 1, D, H, W, already
+    normalised) and ``seg`` (D, H, W), every other one centred on a random
+    lesion voxel, the others anywhere.
+
+    Returns:
+        tuple[float, float]: The loss (the model's own, in eval mode) on the
+        window centred on the lesion, before and after the training.
+    """
+    from mmseg.structures import SegDataSample
+
+    from svd_mm.structures import VoxelData
+
+    roi = tuple(model.test_cfg['crop_size'])
+    size = tuple(inputs.shape[2:])
+    if any(r > s for r, s in zip(roi, size)):
+        raise ValueError(f'window {roi} larger than the volume {size}')
+    rng = np.random.default_rng(seed)
+    lesion = np.argwhere(seg > 0)
+    label = torch.from_numpy(seg.astype(np.int64)).to(inputs.device)
+
+    def window_at(centre):
+        return tuple(
+            slice(o, o + r) for o, r in zip([
+                int(np.clip(c - r // 2, 0, s - r))
+                for c, r, s in zip(centre, roi, size)
+            ], roi))
+
+    def loss_on(window):
+        sample = SegDataSample(metainfo=dict(img_shape=roi, ori_shape=roi))
+        sample.gt_sem_seg = VoxelData(data=label[window][None])
+        losses = model.loss(inputs[(slice(None), slice(None)) + window],
+                            [sample])
+        return sum(v for k, v in losses.items() if 'loss' in k)
+
+    def eval_loss(window):
+        model.eval()
+        with torch.no_grad():
+            return float(loss_on(window))
+
+    centre = lesion.mean(0).round().astype(int) if len(lesion) else [
+        s // 2 for s in size
+    ]
+    probe = window_at(centre)
+    before = eval_loss(probe)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    for step in range(steps):
+        if step % 2 == 0 and len(lesion):
+            window = window_at(lesion[rng.integers(len(lesion))])
+        else:
+            window = window_at([
+                int(rng.integers(r // 2, s - r + r // 2 + 1))
+                for r, s in zip(roi, size)
+            ])
+        loss = loss_on(window)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return before, eval_loss(probe)
 
 
 def make_runner(model, name, inputs):
@@ -269,6 +350,38 @@ def measure_cuda_peak(run):
     return dict(peak_mib=(peak - base) / 2**20, method='max_memory_allocated')
 
 
+def cheap_predictor(num_channels: int):
+    """A stand-in network that costs next to nothing: the window repeated
+    ``num_channels`` times, doubled. Timing both implementations with it
+    measures their own work (window gathering, blending, normalisation)."""
+
+    def predict(windows, batch_img_metas):
+        return windows.expand(-1, num_channels, -1, -1, -1) * 2.0
+
+    return predict
+
+
+def time_overhead(model, runners, names, repeat, device):
+    """Median seconds of each row with :func:`cheap_predictor` in place of
+    the network (both implementations call ``model.encode_decode``)."""
+    model.encode_decode = cheap_predictor(model.out_channels)
+    times = {n: [] for n in names}
+    try:
+        with torch.no_grad():
+            for name in names:
+                runners[name]()
+            for _ in range(repeat):
+                for name in names:
+                    _sync(device)
+                    start = time.perf_counter()
+                    runners[name]()
+                    _sync(device)
+                    times[name].append(time.perf_counter() - start)
+    finally:
+        del model.encode_decode  # back to the class's method
+    return {n: statistics.median(t) for n, t in times.items()}
+
+
 def _sync(device):
     if str(device).startswith('cuda'):
         torch.cuda.synchronize()
@@ -284,12 +397,18 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     model = build_model(args)
-    volume = real_volume(args.slices, args.size)
+    volume, seg = real_volume(args.slices, args.size)
     with torch.no_grad():
         data = model.data_preprocessor(
             dict(inputs=[torch.from_numpy(volume)]), False)
     inputs = data['inputs'].to(args.device)
     cfg = model.test_cfg
+    if args.train_steps:
+        start = time.perf_counter()
+        first, last = train_briefly(model, inputs, seg, args.train_steps)
+        print(f'trained {args.train_steps} Adam steps on windows of the '
+              f'volume: loss on the lesion window {first:.3f} -> {last:.3f} '
+              f'({time.perf_counter() - start:.0f} s)')
     print(f'volume {tuple(inputs.shape)} (real CT, lung2, 1 mm slices), '
           f"window {tuple(cfg['crop_size'])}, stride {tuple(cfg['stride'])}"
           f", {cfg['batch_windows']} windows per batch, width "
@@ -354,6 +473,21 @@ def main(argv=None):
                 memory_method=peaks[ours]['method']))
     print('speed x = MONAI time / svd_mm time (> 1: svd_mm faster); '
           'mem ratio = svd_mm peak / MONAI peak (< 1: svd_mm smaller)')
+    overhead = {}
+    if args.overhead_repeat:
+        overhead = time_overhead(model, runners, names, args.overhead_repeat,
+                                 args.device)
+        print(f'\nmachinery only (cheap predictor instead of the network, '
+              f'median of {args.overhead_repeat}):')
+        for row, result in zip(args.rows, results):
+            ours = overhead[f'svd_mm:{row}']
+            theirs = overhead[f'monai:{row}']
+            result.update(
+                overhead_svd_mm_s=ours,
+                overhead_monai_s=theirs,
+                overhead_speed_ratio=theirs / ours)
+            print(f'{row:22s} svd_mm {ours * 1e3:8.1f} ms  monai '
+                  f'{theirs * 1e3:8.1f} ms  speed x {theirs / ours:.2f}')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(

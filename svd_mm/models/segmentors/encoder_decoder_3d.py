@@ -1,6 +1,7 @@
 """Encoder-decoder segmentor for volumes. Importing this module needs
 mmseg."""
 import itertools
+import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -294,14 +295,56 @@ class EncoderDecoder3D(EncoderDecoder):
             the smallest positive one.
         """
         weight = torch.ones((), dtype=torch.float64)
-        for n in crop_size:
-            coord = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
-            gauss = torch.exp(-coord**2 / (2 * (sigma_scale * n)**2))
+        for gauss in EncoderDecoder3D._axis_gaussians(crop_size, sigma_scale):
             weight = weight.unsqueeze(-1) * gauss
-        weight = (weight / weight.max()).to(dtype)
+        weight = weight.to(dtype)
         positive = weight[weight > 0]
         weight = weight.clamp_min(positive.min())
         return weight.to(device)
+
+    @staticmethod
+    def _axis_gaussians(crop_size: Sequence[int],
+                        sigma_scale: float) -> List[Tensor]:
+        """The 1D factors (float64, maximum 1) of :meth:`gaussian_weight`
+        before its clamping, one per axis."""
+        factors = []
+        for n in crop_size:
+            coord = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
+            gauss = torch.exp(-coord**2 / (2 * (sigma_scale * n)**2))
+            factors.append(gauss / gauss.max())
+        return factors
+
+    def _axis_weight_sums(self, padded: Triple, crop_size: Triple,
+                          stride: Triple, blend: str, sigma_scale: float,
+                          dtype: torch.dtype) -> Optional[List[Tensor]]:
+        """Per-axis factors of the sum of the window weights.
+
+        The windows are the Cartesian product of the per-axis origins and
+        the weight map of a window is a product of per-axis factors (1, or
+        the Gaussian's), so the sum of the weights at a voxel is the product
+        of one sum per axis: no full-size buffer is needed, and nothing is
+        added per window.
+
+        Returns:
+            list[Tensor] or None: The three sums (float64) of shape (D,),
+            (H,) and (W,) of the padded volume; None where the Gaussian map
+            is not the product of its factors (clamped where it underflows,
+            for a tiny ``sigma_scale``).
+        """
+        if blend == 'gaussian':
+            factors = self._axis_gaussians(crop_size, sigma_scale)
+            smallest = math.prod(float(f.min()) for f in factors)
+            if torch.tensor(smallest, dtype=dtype) <= 0:
+                return None
+        else:
+            factors = [torch.ones(c, dtype=torch.float64) for c in crop_size]
+        sums = []
+        for n, crop, step, factor in zip(padded, crop_size, stride, factors):
+            axis_sum = torch.zeros(n, dtype=torch.float64)
+            for origin in self.window_starts(n, crop, step):
+                axis_sum[origin:origin + crop] += factor
+            sums.append(axis_sum)
+        return sums
 
     def slide_inference(self, inputs: Tensor,
                         batch_img_metas: List[dict]) -> Tensor:
@@ -338,7 +381,12 @@ class EncoderDecoder3D(EncoderDecoder):
         else:
             weight = None
         preds = inputs.new_zeros((num_volumes, self.out_channels) + padded)
-        weight_sum = inputs.new_zeros((1, 1) + padded)
+        axis_sums = self._axis_weight_sums(
+            padded, crop_size, stride, blend,
+            self._test_cfg_get('sigma_scale', 0.125), inputs.dtype)
+        weight_sum = None
+        if axis_sums is None:
+            weight_sum = inputs.new_zeros((1, 1) + padded)
         metas = batch_img_metas[:1]
         for first in range(0, len(windows), batch_windows):
             chunk = windows[first:first + batch_windows]
@@ -351,14 +399,21 @@ class EncoderDecoder3D(EncoderDecoder):
             logits = self.encode_decode(crops, metas * crops.shape[0])
             logits = logits.view(len(chunk), num_volumes, *logits.shape[1:])
             for s, window_logits in zip(slices, logits):
+                # in place: no full-size temporaries at any point
                 if weight is None:
                     preds[s] += window_logits
-                    weight_sum[s] += 1
                 else:
-                    preds[s] += window_logits * weight
+                    preds[s].addcmul_(window_logits, weight)
+                if weight_sum is not None:
                     weight_sum[s] += weight
-        seg_logits = preds / weight_sum
-        return seg_logits[:, :, :size[0], :size[1], :size[2]]
+        if weight_sum is not None:
+            preds.div_(weight_sum)
+        else:
+            for axis, axis_sum in enumerate(axis_sums):
+                shape = [1] * 5
+                shape[2 + axis] = -1
+                preds.div_(axis_sum.to(preds).view(shape))
+        return preds[:, :, :size[0], :size[1], :size[2]]
 
     def postprocess_result(self,
                            seg_logits: Tensor,

@@ -326,3 +326,51 @@ def test_built_in_mmseg_scope_with_volume_preprocessor():
     assert isinstance(model, EncoderDecoder3D)
     assert isinstance(model.data_preprocessor, SegVolumeDataPreprocessor)
     assert model.out_channels == 2 and model.num_classes == 2
+
+
+@pytest.mark.parametrize('size,crop_size,stride,starts', SLIDE_CASES)
+@pytest.mark.parametrize('blend', ['constant', 'gaussian'])
+def test_axis_weight_sums_multiply_to_the_direct_sum(size, crop_size, stride,
+                                                     starts, blend):
+    """No full-size weight buffer: the per-axis sums multiply to the sum of
+    the window weights accumulated voxel by voxel."""
+    model = _build(dict(mode='slide', crop_size=crop_size, stride=stride))
+    padded = tuple(max(s, c) for s, c in zip(size, crop_size))
+    sums = model._axis_weight_sums(padded, crop_size, stride, blend, 0.125,
+                                   torch.float32)
+    assert [tuple(s.shape) for s in sums] == [(n, ) for n in padded]
+    weight = (
+        np.ones(crop_size) if blend == 'constant' else
+        EncoderDecoder3D.gaussian_weight(crop_size, 0.125,
+                                         dtype=torch.float64).numpy())
+    direct = np.zeros(padded)
+    for z0, y0, x0 in itertools.product(*starts):
+        direct[z0:z0 + crop_size[0], y0:y0 + crop_size[1],
+               x0:x0 + crop_size[2]] += weight
+    product = np.einsum('i,j,k->ijk', *[s.numpy() for s in sums])
+    np.testing.assert_allclose(product, direct, rtol=1e-12)
+
+
+def test_slide_gaussian_underflow_falls_back_to_the_full_sum():
+    """A tiny sigma underflows the map's corners (clamped, no longer a
+    product of the axis factors): the blend accumulates the weights."""
+    size, crop_size, stride, starts = SLIDE_CASES[0]
+    model = _build(
+        dict(
+            mode='slide',
+            crop_size=crop_size,
+            stride=stride,
+            blend='gaussian',
+            sigma_scale=0.01))
+    padded = tuple(max(s, c) for s, c in zip(size, crop_size))
+    assert model._axis_weight_sums(padded, crop_size, stride, 'gaussian',
+                                   0.01, torch.float32) is None
+    model.encode_decode = PositionModel()
+    inputs = _position_volumes(1, size)
+    logits = model.inference(inputs, [dict(ori_shape=size)])
+    weight = EncoderDecoder3D.gaussian_weight(crop_size, 0.01).double()
+    assert weight.min() > 0
+    expected = _direct_blend(size, starts, crop_size, weight.numpy())
+    assert np.isfinite(logits.numpy()).all()
+    np.testing.assert_allclose(
+        logits[0, 1].numpy(), expected, rtol=1e-5, atol=1e-4)
