@@ -29,7 +29,10 @@ Each row runs in a fresh subprocess: the model and the optimizer are built,
 the rows are run one after the other that many times. The fastest step
 gives images/s (``batch / min``) and the ratios: on a shared machine it is
 the step least slowed down by other processes (the median is printed too).
-Memory:
+After the full steps the backbone alone is timed too (forward and backward
+of the mean of its outputs on the same pre-processed batch, no update;
+``backbone s``), which separates the backbones from the detector parts all
+rows share. Memory:
 
 - CPU: the peak resident set size of the subprocess (``VmHWM`` of
   ``/proc/self/status``; ``resource.getrusage(RUSAGE_SELF).ru_maxrss``
@@ -220,6 +223,22 @@ def run_worker(name: str, size: int, iters: int, warmup: int, batch: int,
         peak_mib = _peak_rss_mib()
         memory = 'peak RSS (VmHWM)'
     median = statistics.median(times)
+
+    # the backbone alone (after the memory reading): forward and backward
+    # of the mean of its outputs on the pre-processed batch, no update
+    inputs = model.data_preprocessor(copy.deepcopy(data), True)['inputs']
+
+    def backbone_step() -> float:
+        model.zero_grad(set_to_none=True)
+        sync()
+        start = time.perf_counter()
+        outs = model.backbone(inputs)
+        sum(out.float().mean() for out in outs).backward()
+        sync()
+        return time.perf_counter() - start
+
+    backbone_times = [backbone_step() for _ in range(warmup + iters)]
+    backbone_times = backbone_times[warmup:]
     return dict(
         name=name,
         backbone=cfg.model.backbone.type,
@@ -233,6 +252,8 @@ def run_worker(name: str, size: int, iters: int, warmup: int, batch: int,
         median_step_s=median,
         times_s=times,
         images_per_s=batch / min(times),
+        backbone_times_s=backbone_times,
+        backbone_step_s=min(backbone_times),
         peak_mib=peak_mib,
         step_mib=None if built_mib is None else peak_mib - built_mib,
         memory=memory,
@@ -267,7 +288,10 @@ def merge_runs(runs: List[dict]) -> dict:
     median of all steps and the largest memory."""
     row = dict(runs[0])
     times = [t for run in runs for t in run['times_s']]
+    backbone_times = [t for run in runs for t in run['backbone_times_s']]
     row.update(
+        backbone_times_s=backbone_times,
+        backbone_step_s=min(backbone_times),
         times_s=times,
         step_s=min(times),
         median_step_s=statistics.median(times),
@@ -282,17 +306,20 @@ def format_table(rows: List[dict], reference: str) -> str:
     """A Markdown table of the rows with ratios to row ``reference``."""
     ref = next((r for r in rows if r['name'] == reference), None)
     head = ('| model | backbone | input | params (M) | backbone (M) | '
-            's/step (min) | s/step (median) | img/s | peak MiB | step MiB |')
-    sep = '|---|---|---|---:|---:|---:|---:|---:|---:|---:|'
+            's/step (min) | s/step (median) | img/s | backbone s (min) | '
+            'peak MiB | step MiB |')
+    sep = '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|'
     if ref is not None:
-        head += f' img/s ÷ {reference} | step MiB ÷ {reference} |'
-        sep += '---:|---:|'
+        head += (f' img/s ÷ {reference} | backbone speed ÷ {reference} | '
+                 f'step MiB ÷ {reference} |')
+        sep += '---:|---:|---:|'
     lines = [head, sep]
     for r in rows:
         line = (f"| {r['name']} | {r['backbone']} | {r['input']} | "
                 f"{r['params_m']:.2f} | {r['backbone_params_m']:.2f} | "
                 f"{r['step_s']:.2f} | {r['median_step_s']:.2f} | "
                 f"{r['images_per_s']:.3f} | "
+                f"{r['backbone_step_s']:.2f} | "
                 f"{r['peak_mib']:.0f} | "
                 + ('n/a' if r['step_mib'] is None else
                    f"{r['step_mib']:.0f}") + ' |')
@@ -301,6 +328,7 @@ def format_table(rows: List[dict], reference: str) -> str:
                          or not ref['step_mib'] else
                          f"{r['step_mib'] / ref['step_mib']:.2f}")
             line += (f" {r['images_per_s'] / ref['images_per_s']:.2f} | "
+                     f"{ref['backbone_step_s'] / r['backbone_step_s']:.2f} | "
                      f'{mem_ratio} |')
         lines.append(line)
     return '\n'.join(lines)
@@ -381,6 +409,8 @@ def main(argv=None) -> None:
           f"{args.size}, device {r['device']}, {r['threads']} thread(s), "
           f"{args.rounds} round(s) x {args.iters} timed step(s) after "
           f"{args.warmup} warm-up, img/s from the fastest step; "
+          'backbone s: forward + backward of the backbone alone on the '
+          'same batch (fastest); '
 
           f"memory: {r['memory']} (step MiB: above the state after "
           'building).')

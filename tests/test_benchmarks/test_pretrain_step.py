@@ -1,0 +1,60 @@
+"""benchmarks/pretrain_step.py on tiny images: every row builds its real
+detector, trains and reports times, the backbone time and memory."""
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[2] / 'benchmarks' / 'pretrain_step.py'
+
+
+@pytest.fixture(scope='module')
+def bench():
+    spec = importlib.util.spec_from_file_location('pretrain_step', SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def rows(bench):
+    return {
+        name: bench.run_worker(
+            name,
+            size=64,
+            iters=1,
+            warmup=0,
+            batch=1,
+            device='cpu',
+            threads=1)
+        for name in ('r3d18', 'p3d63', 'r18-2d')
+    }
+
+
+def test_rows_time_the_step_and_the_backbone(rows):
+    for name, row in rows.items():
+        assert row['name'] == name
+        assert len(row['times_s']) == len(row['backbone_times_s']) == 1
+        assert 0 < row['backbone_step_s'], name
+        assert math.isfinite(row['step_s']) and row['step_s'] > 0, name
+        assert row['peak_mib'] > 0
+    assert rows['r3d18']['backbone'] == 'ResNet3D'
+    assert rows['p3d63']['backbone'] == 'P3D'
+    assert rows['r3d18']['input'] == '(N, 1, 3, 64, 64)'
+    assert rows['r18-2d']['input'] == '(N, 3, 64, 64)'
+    # the backbone sizes of the table in benchmarks/README.md
+    assert rows['r3d18']['backbone_params_m'] == pytest.approx(33.16, abs=0.01)
+    assert rows['p3d63']['backbone_params_m'] == pytest.approx(24.92, abs=0.01)
+
+
+def test_table_has_the_backbone_ratio(bench, rows):
+    merged = [bench.merge_runs([row, row]) for row in rows.values()]
+    assert merged[0]['backbone_times_s'] == rows['r3d18']['backbone_times_s'] * 2
+    table = bench.format_table(merged, 'r3d18')
+    header = table.splitlines()[0]
+    assert 'backbone s (min)' in header
+    assert 'backbone speed ÷ r3d18' in header
+    r3d18_line = table.splitlines()[2]
+    # the reference row's ratios are 1
+    assert r3d18_line.rstrip(' |').endswith('1.00 | 1.00 | 1.00')
