@@ -7,7 +7,8 @@ import sys
 from typing import List, Sequence
 
 __all__ = [
-    'LAUNCH_VARS', 'config_header', 'tool_env', 'run_tool', 'scalar_records'
+    'LAUNCH_VARS', 'config_header', 'tool_env', 'run_command', 'run_tool',
+    'scalar_records'
 ]
 
 # Launcher variables a test must not pass on: a tool run as a subprocess of
@@ -28,26 +29,67 @@ def config_header(path: str) -> str:
     return ' '.join(lines)
 
 
-def tool_env(threads: int = 1) -> dict:
-    """The environment without launcher variables, on the CPU path even on a
-    machine with a GPU, ``threads`` OpenMP threads per process (one is
-    faster than two on a loaded 2-core machine)."""
+def tool_env(threads: int = 1, **extra: object) -> dict:
+    """The environment for a tool run by a test.
+
+    Without launcher variables, on the CPU path even on a machine with a GPU
+    (gloo, bfloat16), with ``threads`` OpenMP threads per process (one is
+    faster than two on a loaded 2-core machine) and ``PYTHON`` set to this
+    interpreter (for the shell launchers).
+
+    Args:
+        threads (int): ``OMP_NUM_THREADS``. Defaults to 1.
+        **extra: More variables, e.g. ``SVD_MM_TOOLS_DATA``; values are
+            turned into strings.
+
+    Returns:
+        dict: The environment.
+    """
     env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    env.update(CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS=str(threads))
+    env.update(
+        CUDA_VISIBLE_DEVICES='',
+        OMP_NUM_THREADS=str(threads),
+        PYTHON=sys.executable)
+    env.update({k: str(v) for k, v in extra.items()})
     return env
 
 
-def run_tool(args: Sequence, cwd: str, timeout: int = 600):
-    """Run ``python ARGS`` in ``cwd``; assert it succeeded, showing the end of
-    its output otherwise. Returns the ``CompletedProcess``."""
-    proc = subprocess.run([sys.executable] + [str(a) for a in args],
+def run_command(cmd: Sequence,
+                cwd: str,
+                timeout: int = 600,
+                check: bool = True,
+                threads: int = 1,
+                **extra_env: object) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in ``cwd`` with :func:`tool_env`, capturing its output.
+
+    Args:
+        cmd (Sequence): The command; items are turned into strings.
+        cwd (str): Working directory.
+        timeout (int): Seconds before it is killed. Defaults to 600.
+        check (bool): Assert that it succeeded, showing the end of its
+            output otherwise. Defaults to True.
+        threads (int): ``OMP_NUM_THREADS``. Defaults to 1.
+        **extra_env: More environment variables (see :func:`tool_env`).
+
+    Returns:
+        subprocess.CompletedProcess: The finished process.
+    """
+    proc = subprocess.run([str(c) for c in cmd],
                           cwd=cwd,
-                          env=tool_env(),
+                          env=tool_env(threads, **extra_env),
                           capture_output=True,
                           text=True,
                           timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    if check:
+        assert proc.returncode == 0, (
+            proc.stdout[-3000:] + proc.stderr[-3000:])
     return proc
+
+
+def run_tool(args: Sequence, cwd: str,
+             **kwargs: object) -> subprocess.CompletedProcess:
+    """:func:`run_command` of ``python ARGS`` with this interpreter."""
+    return run_command([sys.executable] + list(args), cwd, **kwargs)
 
 
 def scalar_records(work_dir: str) -> List[dict]:

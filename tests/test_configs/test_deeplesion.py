@@ -41,7 +41,6 @@ TRAIN = osp.join(REPO, 'tools', 'train.py')
 TEST = osp.join(REPO, 'tools', 'test.py')
 PREPARE = osp.join(REPO, 'tools', 'dataset_converters',
                    'prepare_deeplesion.py')
-# variables of an enclosing launcher that must not leak into the runs
 LOSS_KEYS = ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox')
 FROC_KEYS = ('froc/sens@0.5', 'froc/sens@1', 'froc/sens@2', 'froc/sens@4')
 

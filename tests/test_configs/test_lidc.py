@@ -25,8 +25,6 @@ import math
 import os
 import os.path as osp
 import runpy
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -36,6 +34,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import DATASETS, DefaultScope
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
+from svd_mm.testing import tools
 from svd_mm.utils.data_cache import layout_classification_set
 from svd_mm.utils.lidc_layout import build_lidc_layout_from_ct
 
@@ -50,10 +49,6 @@ EXTRACT = osp.join(REPO, 'tools', 'model_converters', 'extract_backbone.py')
 PRETRAIN_DEMO = osp.join(REPO, 'configs', 'demo',
                          'vdt_r3d18-w8_1xb4-8e_foolbox.py')
 SVD_CKPT = 'checkpoints/r3d18-svd-in1k_backbone.pth'
-# variables of an enclosing launcher that must not leak into the runs
-LAUNCH_VARS = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE',
-               'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS',
-               'SLURM_NODELIST', 'SLURM_LOCALID')
 
 CLS_SCRATCH = 'cls/r3d18-scratch_gap-linear_4xb32-100e_lidc-cls-48.py'
 CLS_SVD = 'cls/r3d18-svd-imagenet_gap-linear_4xb32-100e_lidc-cls-48.py'
@@ -121,23 +116,8 @@ def tiny_model_cfg(name, width=WIDTH, checkpoint=None):
     return cfg, model
 
 
-def tool_env():
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    # the CPU paths even on a machine with a GPU
-    env.update(OMP_NUM_THREADS='2', CUDA_VISIBLE_DEVICES='')
-    return env
-
-
 def run_tool(args):
-    proc = subprocess.run(
-        [sys.executable] + [str(a) for a in args],
-        cwd=REPO,
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-        timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+    return tools.run_tool(args, REPO, timeout=900, threads=2)
 
 
 def loader_options(data_root, batch_size):

@@ -13,10 +13,7 @@ import copy
 import importlib.util
 import json
 import math
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -30,7 +27,7 @@ from scipy import ndimage
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
 import svd_mm.engine  # noqa: F401
 from svd_mm.datasets import LiTSDataset
-from svd_mm.testing import check_norm_state
+from svd_mm.testing import check_norm_state, tools
 from svd_mm.utils.lits_layout import build_lits_layout_from_ct
 from svd_mm.utils.volume_io import read_nifti
 
@@ -52,9 +49,6 @@ CONFIG_TABLE = [
     (OURS, 'row "Ours"', 'svd-imagenet_r3d18.py', -1),
     (FIX_RES1, 'row "Ours Fix-Res1"', 'svd-imagenet_r3d18.py', 1),
 ]
-LAUNCH_VARS = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE',
-               'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS',
-               'SLURM_NODELIST', 'SLURM_LOCALID')
 WIDTH = 4
 WINDOW = (8, 64, 64)
 STRIDE = (4, 32, 32)
@@ -299,21 +293,8 @@ def test_pretrained_init_and_frozen_stages(lits, tmp_path):
         assert check_norm_state(model.decode_head.modules(), True)
 
 
-def _env():
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    env.update(OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
-    return env
-
-
 def _run(args):
-    proc = subprocess.run([sys.executable] + [str(a) for a in args],
-                          cwd=REPO,
-                          env=_env(),
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+    return tools.run_tool(args, REPO)
 
 
 def test_train_and_test_tools(lits, tmp_path):
@@ -325,11 +306,7 @@ def test_train_and_test_tools(lits, tmp_path):
     cfg.dump(config)
     _run([TRAIN, config])
     assert (work_dir / 'epoch_2.pth').is_file()
-    (scalars, ) = [
-        osp.join(root, f) for root, _, files in os.walk(work_dir)
-        for f in files if f == 'scalars.json'
-    ]
-    records = [json.loads(line) for line in open(scalars)]
+    records = tools.scalar_records(str(work_dir))
     losses = [r['loss'] for r in records if 'loss' in r]
     # 2 training volumes, batch 2: one iteration per epoch
     assert len(losses) == 2 and all(math.isfinite(v) for v in losses)

@@ -36,7 +36,6 @@ CONFIG_DIR = osp.join(REPO, 'configs', 'pretrain', 'coco')
 TRAIN = osp.join(REPO, 'tools', 'train.py')
 TEST = osp.join(REPO, 'tools', 'test.py')
 EXTRACT = osp.join(REPO, 'tools', 'model_converters', 'extract_backbone.py')
-# variables of an enclosing launcher that must not leak into the runs
 LOSS_KEYS = ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox')
 
 # [config, backbone type, depth, channels of the 4 levels, Table II target

@@ -34,7 +34,6 @@ TEST = osp.join(REPO, 'tools', 'test.py')
 EXTRACT = osp.join(REPO, 'tools', 'model_converters', 'extract_backbone.py')
 register_all_modules(init_default_scope=False)
 
-# variables of an enclosing launcher that must not leak into the runs
 
 # [config, backbone type, depth, head in_channels, params in millions as
 #  written in the header comment, Table II target in the header]

@@ -95,6 +95,29 @@ def test_kinetics_cvpr2018(tmp_path, capsys):
         ckpt['state_dict']['module.conv1.weight'].sum(1, keepdim=True))
 
 
+def test_kinetics_file_with_multistep_scheduler(tmp_path, capsys):
+    """3D-ResNets-PyTorch's main.py saves ``scheduler.state_dict()``; with
+    its default MultiStepLR the milestones are a ``collections.Counter``,
+    which torch's weights_only loader accepts: the file converts."""
+    ckpt = layouts.kinetics_checkpoint(18, width=8)
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer,
+                                                     [50, 100, 150])
+    ckpt['scheduler'] = scheduler.state_dict()
+    assert type(ckpt['scheduler']['milestones']).__name__ == 'Counter'
+    src = tmp_path / 'r3d18_K_200ep.pth'
+    torch.save(ckpt, src)
+    dst = tmp_path / 'r3d18_kinetics.pth'
+    tool.main(['--type', 'kinetics', str(src), str(dst), '--depth', '18'])
+    assert 'conv1.conv.weight: summed over its 3 input channels' in \
+        capsys.readouterr().out
+    converted = CheckpointLoader.load_checkpoint(str(dst))['state_dict']
+    torch.testing.assert_close(
+        converted['conv1.conv.weight'],
+        ckpt['state_dict']['conv1.weight'].sum(1, keepdim=True))
+
+
 @pytest.mark.parametrize('kind', ['i3d', 'acs'])
 def test_2d_resnet18(kind, tmp_path, capsys):
     """A torchvision file (a bare state dict) for I3D, an mmpretrain one

@@ -34,15 +34,13 @@ import pytest
 import torch
 
 import svd_mm  # noqa: F401  (allow-lists mmengine's checkpoint types)
+from svd_mm.testing import tools
 from svd_mm.utils.data_cache import layout_classification_set
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(REPO, 'tools')
 CONFIG = osp.join(REPO, 'tests', 'data', 'configs',
                   'vdt_r3d18-w4-gn_1xb4-3e_foolbox-cifar10.py')
-LAUNCH_VARS = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE',
-               'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS',
-               'SLURM_NODELIST', 'SLURM_LOCALID')
 
 # A hook that stops training at one iteration: it writes its pid to a marker
 # file and sleeps until the test kills the process.
@@ -103,27 +101,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def tool_env(data_root, **extra):
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    env.update(
-        SVD_MM_TOOLS_DATA=data_root,
-        PYTHON=sys.executable,
-        OMP_NUM_THREADS='1',
-        # gloo on the CPU even on a machine with a GPU
-        CUDA_VISIBLE_DEVICES='')
-    env.update(extra)
-    return env
-
-
 def run(cmd, data_root, **extra):
-    proc = subprocess.run([str(c) for c in cmd],
-                          cwd=REPO,
-                          env=tool_env(data_root, **extra),
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+    return tools.run_command(cmd, REPO, SVD_MM_TOOLS_DATA=data_root, **extra)
 
 
 def load_checkpoint(path):
@@ -257,8 +236,8 @@ def test_resume_after_kill_matches_uninterrupted_run(single_run, foolbox_cifar,
         train + [str(pause_config), '--work-dir',
                  str(work_dir)],
         cwd=REPO,
-        env=tool_env(
-            foolbox_cifar,
+        env=tools.tool_env(
+            SVD_MM_TOOLS_DATA=foolbox_cifar,
             PYTHONPATH=f'{plugin_dir}:{os.environ.get("PYTHONPATH", "")}'),
         stdout=log,
         stderr=subprocess.STDOUT)

@@ -11,7 +11,6 @@ import csv
 import importlib.util
 import json
 import math
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import pytest
 import torch
 from scipy import stats
 
+from svd_mm.testing import tools
 from svd_mm.utils.data_cache import layout_classification_set
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -28,8 +28,6 @@ RUN_REPEATS = osp.join(REPO, 'tools', 'run_repeats.py')
 SUMMARIZE = osp.join(REPO, 'tools', 'analysis', 'summarize.py')
 CONFIG = osp.join(REPO, 'tests', 'data', 'configs',
                   'vdt_r3d18-w4-gn_1xb4-3e_foolbox-cifar10.py')
-LAUNCH_VARS = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE',
-               'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS')
 METHODS = {
     'lr0.05': ['train_cfg.max_epochs=1'],
     'lr0.01': ['train_cfg.max_epochs=1', 'optim_wrapper.optimizer.lr=0.01'],
@@ -59,11 +57,7 @@ def data_root(tmp_path_factory):
 def repeats(data_root, tmp_path_factory):
     """Work dir roots of the two methods, run by tools/run_repeats.py."""
     root = tmp_path_factory.mktemp('repeats')
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    env.update(
-        SVD_MM_TOOLS_DATA=data_root,
-        OMP_NUM_THREADS='1',
-        CUDA_VISIBLE_DEVICES='')
+    env = tools.tool_env(SVD_MM_TOOLS_DATA=data_root)
     work_dirs, procs = {}, {}
     # the two methods side by side (one thread each)
     for method, options in METHODS.items():

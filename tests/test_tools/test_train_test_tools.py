@@ -10,10 +10,8 @@ trains in bfloat16 on the CPU, and bad input fails with a clear error.
 import importlib
 import json
 import math
-import os
 import os.path as osp
 import runpy
-import subprocess
 import sys
 
 import pytest
@@ -25,6 +23,8 @@ from svd_mm.apis import (CPUAmpOptimWrapper, check_launcher_env, close_dist,
                          enable_amp, enable_auto_scale_lr,
                          find_resume_checkpoint, register_toolbox,
                          resolve_resume, setup_launcher)
+from svd_mm.testing import tools
+from svd_mm.testing.tools import LAUNCH_VARS
 from svd_mm.utils.data_cache import layout_classification_set
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -34,10 +34,6 @@ CONFIG_DIR = osp.join(REPO, 'tests', 'data', 'configs')
 CONFIG = osp.join(CONFIG_DIR, 'vdt_r3d18-w4-gn_1xb4-3e_foolbox-cifar10.py')
 MMACTION_CONFIG = osp.join(
     CONFIG_DIR, 'vdt_r3d18-w4-gn_1xb4-3e_foolbox-cifar10_mmaction-scope.py')
-# variables of an enclosing launcher that must not leak into the runs
-LAUNCH_VARS = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE',
-               'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS',
-               'SLURM_NODELIST', 'SLURM_LOCALID')
 
 
 @pytest.fixture(scope='module')
@@ -52,37 +48,14 @@ def foolbox_cifar(tmp_path_factory):
     return str(root)
 
 
-def tool_env(data_root):
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    env.update(
-        SVD_MM_TOOLS_DATA=data_root,
-        PYTHON=sys.executable,
-        OMP_NUM_THREADS='1',
-        # the CPU paths (gloo, bfloat16) even on a machine with a GPU
-        CUDA_VISIBLE_DEVICES='')
-    return env
-
-
 def run_tool(args, data_root, check=True):
-    proc = subprocess.run(
-        [sys.executable] + [str(a) for a in args],
-        cwd=REPO,
-        env=tool_env(data_root),
-        capture_output=True,
-        text=True,
-        timeout=600)
-    if check:
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+    return tools.run_tool(
+        args, REPO, check=check, SVD_MM_TOOLS_DATA=data_root)
 
 
 def train_losses(work_dir):
     """(epoch, iter, loss) of every logged training iteration."""
-    (scalars, ) = [
-        osp.join(root, f) for root, _, files in os.walk(work_dir)
-        for f in files if f == 'scalars.json'
-    ]
-    records = [json.loads(line) for line in open(scalars)]
+    records = tools.scalar_records(work_dir)
     return [(r['epoch'], r['iter'], r['loss']) for r in records if 'loss' in r]
 
 

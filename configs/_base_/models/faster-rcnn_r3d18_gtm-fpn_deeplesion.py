@@ -19,19 +19,16 @@
 #
 # Anchors: one scale (4) per level of strides 4..64, i.e. 16, 32, 64, 128
 # and 256 px, 3 ratios (the official "as16"): DeepLesion lesions are small.
-custom_imports = dict(imports=['svd_mm'], allow_failed_imports=False)
+#
+# Everything not restated here (RoI extractor, assigners, samplers, NMS)
+# is that of the COCO pre-training detector.
+_base_ = ['./faster-rcnn_r3d18_gtm-fpn.py']
 norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
 model = dict(
-    type='FasterRCNN',
-    # One volume channel: the mean/std of the ImageNet RGB means/stds, as
-    # in the pre-trainings (the slices are HU-windowed to [0, 255]);
-    # H and W padded to 32.
-    data_preprocessor=dict(
-        type='VolumeDataPreprocessor',
-        mean=[114.495],
-        std=[57.63],
-        pad_size_divisor=32),
+    # restated whole (_delete_): the base's init_cfg=None could not take
+    # the init_cfg dicts of the pre-trained rows
     backbone=dict(
+        _delete_=True,
         type='ResNet3D',
         depth=18,
         in_channels=1,
@@ -45,6 +42,7 @@ model = dict(
         # pre-training; the pre-trained rows add an init_cfg that
         # overwrites every backbone tensor
         zero_init_residual=False),
+    # a list is not merged with the base's: restated whole
     neck=[
         dict(
             type='GTMNeck',
@@ -59,30 +57,12 @@ model = dict(
             num_outs=5),
     ],
     rpn_head=dict(
-        type='RPNHead',
-        in_channels=256,
-        feat_channels=256,
-        anchor_generator=dict(
-            type='AnchorGenerator',
-            scales=[4],
-            ratios=[0.5, 1.0, 2.0],
-            strides=[4, 8, 16, 32, 64]),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder',
-            target_means=[.0, .0, .0, .0],
-            target_stds=[1.0, 1.0, 1.0, 1.0]),
-        loss_cls=dict(
-            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
-        loss_bbox=dict(type='SmoothL1Loss', beta=1.0 / 9.0,
-                       loss_weight=1.0)),
+        anchor_generator=dict(scales=[4]),
+        loss_bbox=dict(
+            type='SmoothL1Loss', beta=1.0 / 9.0, loss_weight=1.0)),
     roi_head=dict(
-        type='StandardRoIHead',
-        bbox_roi_extractor=dict(
-            type='SingleRoIExtractor',
-            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
-            out_channels=256,
-            featmap_strides=[4, 8, 16, 32]),
         bbox_head=dict(
+            _delete_=True,
             type='Shared2FCBBoxHead',
             in_channels=256,
             fc_out_channels=1024,
@@ -96,54 +76,7 @@ model = dict(
             loss_cls=dict(
                 type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
             loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0))),
-    train_cfg=dict(
-        rpn=dict(
-            assigner=dict(
-                type='MaxIoUAssigner',
-                pos_iou_thr=0.7,
-                neg_iou_thr=0.3,
-                min_pos_iou=0.3,
-                match_low_quality=True,
-                ignore_iof_thr=-1),
-            sampler=dict(
-                type='RandomSampler',
-                num=256,
-                pos_fraction=0.5,
-                neg_pos_ub=-1,
-                add_gt_as_proposals=False),
-            allowed_border=-1,
-            pos_weight=-1,
-            debug=False),
-        rpn_proposal=dict(
-            nms_pre=2000,
-            max_per_img=2000,
-            nms=dict(type='nms', iou_threshold=0.7),
-            min_bbox_size=0),
-        rcnn=dict(
-            assigner=dict(
-                type='MaxIoUAssigner',
-                pos_iou_thr=0.5,
-                neg_iou_thr=0.5,
-                min_pos_iou=0.5,
-                match_low_quality=False,
-                ignore_iof_thr=-1),
-            sampler=dict(
-                type='RandomSampler',
-                num=512,
-                pos_fraction=0.25,
-                neg_pos_ub=-1,
-                add_gt_as_proposals=True),
-            pos_weight=-1,
-            debug=False)),
-    test_cfg=dict(
-        rpn=dict(
-            nms_pre=1000,
-            max_per_img=1000,
-            nms=dict(type='nms', iou_threshold=0.7),
-            min_bbox_size=0),
-        # no score threshold: the FROC curve runs to 4 false positives per
-        # image, so low-scored boxes count
-        rcnn=dict(
-            score_thr=0.0,
-            nms=dict(type='nms', iou_threshold=0.5),
-            max_per_img=100)))
+    train_cfg=dict(rpn_proposal=dict(max_per_img=2000)),
+    # no score threshold: the FROC curve runs to 4 false positives per
+    # image, so low-scored boxes count
+    test_cfg=dict(rcnn=dict(score_thr=0.0)))
