@@ -1,14 +1,16 @@
 """Helpers for tests that run svd_mm's command-line tools as subprocesses."""
+import importlib.util
 import json
 import os
 import os.path as osp
 import subprocess
 import sys
-from typing import List, Sequence
+from types import ModuleType
+from typing import List, Optional, Sequence
 
 __all__ = [
     'LAUNCH_VARS', 'config_header', 'tool_env', 'run_command', 'run_tool',
-    'scalar_records'
+    'scalar_records', 'load_script'
 ]
 
 # Launcher variables a test must not pass on: a tool run as a subprocess of
@@ -100,3 +102,29 @@ def scalar_records(work_dir: str) -> List[dict]:
     ]
     with open(scalars) as f:
         return [json.loads(line) for line in f]
+
+
+def load_script(path: str,
+                name: Optional[str] = None,
+                register: bool = False) -> ModuleType:
+    """Import a script that is not in a package (a tool, a benchmark, a
+    test helper) as a module, to call its functions in the test process.
+
+    Args:
+        path (str): The ``.py`` file.
+        name (str, optional): Module name. Defaults to the file's stem.
+        register (bool): Also put it in ``sys.modules`` (needed when its
+            functions are pickled, e.g. for worker processes).
+            Defaults to False.
+
+    Returns:
+        ModuleType: The executed module.
+    """
+    path = str(path)
+    name = name or osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    if register:
+        sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -5,16 +5,15 @@ import os
 import shutil
 
 import matplotlib.image as mpimg
+import mmseg  # noqa: F401
 import numpy as np
+import pydicom
 import pytest
 import torch
 
 from svd_mm.apis import build_volume_pipeline, inference_volume, init_model
 from svd_mm.utils.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import Volume, read_volume, write_volume
-
-import mmseg  # noqa: F401
-import pydicom
 
 SEG_MODEL = """
 model = dict(

@@ -3,7 +3,6 @@
 Every lever the benchmark offers is checked against the plain model: same
 outputs, and for the training levers the same gradients.
 """
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,17 +12,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from svd_mm.models.utils.depth_fold import DepthFoldedConv3d
+from svd_mm.testing.tools import load_script
 
 SCRIPT = (Path(__file__).parents[2] / 'benchmarks' / 'backbone_throughput.py')
 
 
 @pytest.fixture(scope='module')
 def bench():
-    spec = importlib.util.spec_from_file_location('backbone_throughput',
-                                                  SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 # (N, C, D, H, W): small, non-square; D=3 as in pre-training

@@ -1,20 +1,18 @@
 """benchmarks/pretrain_step.py on tiny images: every row builds its real
 detector, trains and reports times, the backbone time and memory."""
-import importlib.util
 import math
 from pathlib import Path
 
 import pytest
+
+from svd_mm.testing.tools import load_script
 
 SCRIPT = Path(__file__).parents[2] / 'benchmarks' / 'pretrain_step.py'
 
 
 @pytest.fixture(scope='module')
 def bench():
-    spec = importlib.util.spec_from_file_location('pretrain_step', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 @pytest.fixture(scope='module')

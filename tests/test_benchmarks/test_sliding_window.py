@@ -1,12 +1,13 @@
 """benchmarks/sliding_window.py: the model it times is trained on the real
 volume, and the script's equality check against MONAI holds."""
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+from svd_mm.testing.tools import load_script
 
 SCRIPT = Path(__file__).parents[2] / 'benchmarks' / 'sliding_window.py'
 # a narrow model and small windows over a small cut of the real CT
@@ -19,10 +20,7 @@ TINY = [
 
 @pytest.fixture(scope='module')
 def bench():
-    spec = importlib.util.spec_from_file_location('sliding_window', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_real_volume_holds_the_lesion(bench):

@@ -26,6 +26,9 @@ import os.path as osp
 import re
 from collections import Counter
 
+import mmdet  # noqa: F401
+import mmpretrain  # noqa: F401
+import mmseg  # noqa: F401
 import pytest
 import torch
 from mmengine.config import Config
@@ -33,10 +36,6 @@ from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
-
-import mmseg  # noqa: F401
-import mmdet  # noqa: F401
-import mmpretrain  # noqa: F401
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(REPO, 'configs')
@@ -464,8 +463,9 @@ def test_fraction_subsets_on_real_ct(tmp_path):
     """The fraction rows' training sets on the LIDC-layout mini set (6
     malignant and 6 benign training crops of real chest CTs)."""
     import nrrd  # noqa: F401; reads the pyradiomics CTs
-    from svd_mm.utils.lidc_layout import build_lidc_layout_from_ct
     from mmpretrain.registry import DATASETS
+
+    from svd_mm.utils.lidc_layout import build_lidc_layout_from_ct
     _registry('mmpretrain')
     info = build_lidc_layout_from_ct(str(tmp_path / 'lidc'), size=48)
     subsets = {}

@@ -26,6 +26,8 @@ import os
 import os.path as osp
 import runpy
 
+import mmseg  # noqa: F401
+import nrrd  # noqa: F401; reads the pyradiomics CTs
 import numpy as np
 import pytest
 import torch
@@ -37,9 +39,6 @@ import svd_mm  # noqa: F401  (registers the svd_mm modules)
 from svd_mm.testing import tools
 from svd_mm.utils.data_cache import layout_classification_set
 from svd_mm.utils.lidc_layout import build_lidc_layout_from_ct
-
-import nrrd  # noqa: F401; reads the pyradiomics CTs
-import mmseg  # noqa: F401
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'lidc')

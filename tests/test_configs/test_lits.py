@@ -268,6 +268,7 @@ def test_pretrained_init_and_frozen_stages(lits, tmp_path):
     the stem and the first stage."""
     init_default_scope('mmseg')
     from mmengine.registry import MODELS as ROOT_MODELS
+
     # a VDT pre-training backbone of the same width (its own strides)
     pretrain = ROOT_MODELS.build(
         dict(type='ResNet3D', depth=18, base_channels=WIDTH))

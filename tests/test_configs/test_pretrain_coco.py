@@ -25,8 +25,8 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.registry import MODELS
 
-from svd_mm.testing.tools import config_header, run_tool, scalar_records
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
+from svd_mm.testing.tools import config_header, run_tool, scalar_records
 from svd_mm.utils.data_cache import fetch_sahi_coco
 
 register_all_modules(init_default_scope=False)

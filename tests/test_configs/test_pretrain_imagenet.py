@@ -23,8 +23,8 @@ from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 from mmpretrain.utils import register_all_modules
 
-from svd_mm.testing.tools import config_header, run_tool, scalar_records
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
+from svd_mm.testing.tools import config_header, run_tool, scalar_records
 from svd_mm.utils.data_cache import layout_classification_set
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

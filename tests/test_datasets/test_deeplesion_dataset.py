@@ -2,12 +2,10 @@ import importlib.util
 import json
 from pathlib import Path
 
+import mmdet  # noqa: F401
 import numpy as np
 import pytest
 import torch
-
-import mmdet  # noqa: F401
-
 from mmdet.registry import DATASETS as DET_DATASETS  # noqa: E402
 from mmengine.evaluator import Evaluator  # noqa: E402
 from mmengine.registry import DATASETS, init_default_scope  # noqa: E402

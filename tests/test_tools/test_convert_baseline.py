@@ -1,6 +1,5 @@
 """tools/model_converters/convert_baseline.py on checkpoints laid out like
 the released ones (built from their documented key names and shapes)."""
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,14 @@ from mmengine.runner import CheckpointLoader
 
 import svd_mm  # noqa: F401
 from svd_mm.models.segmentors import UNet3DGenesis
+from svd_mm.testing.tools import load_script
 
 REPO = Path(__file__).parents[2]
 TOOL = REPO / 'tools' / 'model_converters' / 'convert_baseline.py'
 
 
 def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(path, name)
 
 
 tool = _load('convert_baseline', TOOL)

@@ -1,27 +1,24 @@
 """export_backbone.py: plain state dicts, and MONAI ResNets computing the
 same features as svd_mm's ResNet3D."""
-import importlib.util
 import json
 import subprocess
 import sys
 from collections import OrderedDict
 from pathlib import Path
 
+import monai.networks.nets as monai_nets
 import pytest
 import torch
 import torch.nn as nn
 from mmengine.runner import save_checkpoint
 
 from svd_mm.models.backbones import ResNet3D, ResNet3DV1c
-
-import monai.networks.nets as monai_nets
+from svd_mm.testing.tools import load_script
 
 TOOL = (
     Path(__file__).parents[2] / 'tools' / 'model_converters' /
     'export_backbone.py')
-spec = importlib.util.spec_from_file_location('export_backbone', TOOL)
-export = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(export)
+export = load_script(TOOL)
 
 # fine-tune modes that MONAI's ResNet represents: stride 2 along D, H, W in
 # stages 2-4 and in the max-pool (or none); any stem stride

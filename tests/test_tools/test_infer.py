@@ -1,6 +1,5 @@
 """tools/infer.py on real CT: files written on the input's grid, pictures,
 clear errors."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -8,20 +7,18 @@ import sys
 from pathlib import Path
 
 import matplotlib.image as mpimg
+import mmseg  # noqa: F401
 import numpy as np
+import pydicom
 import pytest
 import torch
 
+from svd_mm.testing.tools import load_script
 from svd_mm.utils.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import Volume, read_volume, write_volume
 
-import mmseg  # noqa: F401
-import pydicom
-
 TOOL = Path(__file__).parents[2] / 'tools' / 'infer.py'
-spec = importlib.util.spec_from_file_location('infer_tool', TOOL)
-infer = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(infer)
+infer = load_script(TOOL, 'infer_tool')
 
 CONFIG = """
 default_scope = 'mmseg'

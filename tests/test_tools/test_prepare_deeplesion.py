@@ -1,5 +1,4 @@
 import csv
-import importlib.util
 import json
 import subprocess
 import sys
@@ -7,14 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from svd_mm.testing.tools import load_script
 from svd_mm.utils.deeplesion_layout import (DL_INFO_COLUMNS,
                                             build_deeplesion_layout_from_ct)
 
 SCRIPT = (Path(__file__).resolve().parents[2] / 'tools' /
           'dataset_converters' / 'prepare_deeplesion.py')
-_spec = importlib.util.spec_from_file_location('prepare_deeplesion', SCRIPT)
-prepare = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(prepare)
+prepare = load_script(SCRIPT)
 
 
 def _row(name, box, split, noisy=0, slice_range='103, 115', size='512, 512',

@@ -7,27 +7,24 @@ must give 1 mm slices, the HU window as uint8, binary liver labels (1 + 2),
 the original geometry in the meta jsons, a seeded split, and clear errors
 for broken input.
 """
-import importlib.util
 import json
 import os.path as osp
 import shutil
-import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
+from svd_mm.testing.tools import load_script
 from svd_mm.utils.lits_layout import build_lits_layout_from_ct
 from svd_mm.utils.volume_io import (read_nifti, save_prediction_nifti,
                                     window_intensity)
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / 'tools' / 'dataset_converters' / 'prepare_lits.py'
-_spec = importlib.util.spec_from_file_location('prepare_lits', SCRIPT)
-prepare = importlib.util.module_from_spec(_spec)
-sys.modules['prepare_lits'] = prepare  # --nproc pickles its functions
-_spec.loader.exec_module(prepare)
+# registered: --nproc pickles its functions
+prepare = load_script(SCRIPT, register=True)
 
 
 @pytest.fixture(scope='module')

@@ -8,7 +8,6 @@ and its means, standard deviations and p-values are checked against a
 direct numpy / scipy computation on the same metrics.
 """
 import csv
-import importlib.util
 import json
 import math
 import os.path as osp
@@ -21,6 +20,7 @@ import torch
 from scipy import stats
 
 from svd_mm.testing import tools
+from svd_mm.testing.tools import load_script
 from svd_mm.utils.data_cache import layout_classification_set
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -36,10 +36,7 @@ SEEDS = (0, 1)
 
 
 def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(path, name)
 
 
 run_repeats = _load('run_repeats', RUN_REPEATS)

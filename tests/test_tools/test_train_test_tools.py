@@ -279,6 +279,7 @@ def test_resolve_resume(tmp_path):
 
 def test_setup_launcher_on_cpu(monkeypatch):
     import socket
+
     from mmengine.dist import get_world_size, is_distributed
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     cfg = Config(dict())

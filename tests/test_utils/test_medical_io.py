@@ -3,7 +3,9 @@ import os
 import shutil
 import zlib
 
+import nrrd
 import numpy as np
+import pydicom
 import pytest
 
 from svd_mm.utils.data_cache import fetch_pyradiomics_ct
@@ -11,9 +13,6 @@ from svd_mm.utils.medical_io import (LPS_TO_RAS, Volume, read_dicom_series,
                                      read_mhd, read_volume, volume_stem,
                                      write_mask, write_mhd, write_volume)
 from svd_mm.utils.volume_io import read_nifti
-
-import nrrd
-import pydicom
 
 # lung1 of the pyradiomics sdist: 512 x 512 x 48, 0.5703125 mm pixels, 5 mm
 # slices, LPS origin (-146, -325, -777.5)

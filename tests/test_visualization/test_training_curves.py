@@ -1,5 +1,4 @@
 """Training curves from the scalar logs of real (tiny) mmengine runs."""
-import importlib.util
 import json
 import logging
 import subprocess
@@ -17,6 +16,7 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
+from svd_mm.testing.tools import load_script
 from svd_mm.visualization import (load_scalar_logs, plot_training_curves,
                                   summarize_scalar_logs)
 from svd_mm.visualization.training_curves import split_scalar_logs
@@ -221,9 +221,7 @@ def test_plot_curves_tool(work_dirs, tmp_path):
     assert set(summary) == {'scratch', 'svd'}
     assert summary['svd']['iters'] == 12
     # bad input: the tool exits with a message (run in this process)
-    spec = importlib.util.spec_from_file_location('plot_curves', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script(TOOL)
     with pytest.raises(SystemExit, match='nothing does not exist'):
         tool.main([str(tmp_path / 'nothing'), '--out', str(out)])
     # one name per run

@@ -1,12 +1,10 @@
 import copy
 
 import cv2
+import mmdet  # noqa: F401
 import numpy as np
 import pytest
 import torch
-
-import mmdet  # noqa: F401
-
 from mmdet.registry import TRANSFORMS as DET_TRANSFORMS  # noqa: E402
 from mmengine.dataset import Compose  # noqa: E402
 from mmengine.registry import TRANSFORMS  # noqa: E402
@@ -198,6 +196,7 @@ def _ct_results(layout, case):
 
 def test_real_ct_slices(layout):
     import nrrd
+
     from svd_mm.utils.data_cache import fetch_pyradiomics_ct
     case = layout['cases'][1]  # lung2, 5 mm slices
     image, _ = nrrd.read(fetch_pyradiomics_ct()[1]['image'])

@@ -3,12 +3,10 @@ import subprocess
 import sys
 
 import mmcv
+import mmdet  # noqa: F401
 import numpy as np
 import pytest
 import torch
-
-import mmdet  # noqa: F401
-
 from mmdet.datasets.transforms import PackDetInputs  # noqa: E402
 from mmdet.registry import TRANSFORMS as MMDET_TRANSFORMS  # noqa: E402
 from mmdet.structures import DetDataSample  # noqa: E402

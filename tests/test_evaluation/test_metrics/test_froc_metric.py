@@ -1,12 +1,10 @@
 import json
 
 import cv2
+import mmdet  # noqa: F401
 import numpy as np
 import pytest
 import torch
-
-import mmdet  # noqa: F401
-
 from mmdet.registry import METRICS as DET_METRICS  # noqa: E402
 from mmdet.structures import DetDataSample  # noqa: E402
 from mmengine.evaluator import Evaluator  # noqa: E402

@@ -2,6 +2,7 @@
 import copy
 import logging
 
+import nrrd
 import numpy as np
 import pytest
 import torch
@@ -13,8 +14,6 @@ from mmengine.runner import set_random_seed
 
 from svd_mm.evaluation.metrics import DiceMetric3D
 from svd_mm.utils.data_cache import fetch_pyradiomics_ct
-
-import nrrd
 
 CROP = (8, 32, 32)  # (D, H, W); lung1's lesion spans 3 x 26 x 24 voxels
 LOSSES = [

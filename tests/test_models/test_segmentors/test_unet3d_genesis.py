@@ -1,6 +1,5 @@
 """UNet3DGenesis: the Models Genesis 3D U-Net, its checkpoint layout
 (built from the documented key names and shapes) and mmseg use."""
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,12 @@ import svd_mm  # noqa: F401
 from svd_mm.models.segmentors import UNet3DGenesis
 from svd_mm.models.utils import convert_genesis
 from svd_mm.structures import VoxelData
+from svd_mm.testing.tools import load_script
 
 
 def _load_layouts():
-    path = (Path(__file__).parents[1] / 'test_utils' / 'baseline_layouts.py')
-    spec = importlib.util.spec_from_file_location('baseline_layouts', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(
+        Path(__file__).parents[1] / 'test_utils' / 'baseline_layouts.py')
 
 
 layouts = _load_layouts()

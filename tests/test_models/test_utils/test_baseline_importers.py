@@ -5,7 +5,6 @@ The checkpoints are built from the documented key names and shapes
 libraries themselves) at the released sizes where the layout is the point,
 at small widths where values are checked.
 """
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,11 @@ from svd_mm.models.utils import (BASELINE_CONVERTERS, convert_acs_resnet,
                                  convert_genesis, convert_kinetics_3d_resnet,
                                  convert_med3d, format_report,
                                  inflate_2d_resnet)
+from svd_mm.testing.tools import load_script
 
 
 def _load_layouts():
-    path = Path(__file__).with_name('baseline_layouts.py')
-    spec = importlib.util.spec_from_file_location('baseline_layouts', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(Path(__file__).with_name('baseline_layouts.py'))
 
 
 layouts = _load_layouts()
