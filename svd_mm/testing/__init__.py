@@ -1,3 +1,7 @@
-from .model_utils import all_zeros, check_norm_state, is_block, is_norm
+from .model_utils import (Table2Classifier, all_zeros, check_norm_state,
+                          is_block, is_norm, table2_complexity)
 
-__all__ = ['all_zeros', 'check_norm_state', 'is_block', 'is_norm']
+__all__ = [
+    'all_zeros', 'check_norm_state', 'is_block', 'is_norm', 'Table2Classifier',
+    'table2_complexity'
+]

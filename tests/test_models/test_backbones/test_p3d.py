@@ -10,7 +10,8 @@ from svd_mm.models.backbones import P3D, ResNet3D
 from svd_mm.models.backbones.p3d import (P3DBottleneck, PseudoConv3D,
                                          SliceMaxPool3D)
 from svd_mm.models.backbones.resnet3d import Bottleneck3D
-from svd_mm.testing import all_zeros, check_norm_state, is_block
+from svd_mm.testing import (Table2Classifier, all_zeros, check_norm_state,
+                            is_block, table2_complexity)
 
 DEPTHS = (63, 131)
 
@@ -302,46 +303,20 @@ def test_p3d_bad_inputs():
         model(torch.rand(1, 3, 3, 32, 32))
 
 
-class _Classifier(nn.Module):
-    """Backbone + global average pooling + 1000-way fc."""
-
-    def __init__(self, backbone):
-        super().__init__()
-        self.backbone = backbone
-        self.pool = nn.AdaptiveAvgPool3d(1)
-        self.fc = nn.Linear(backbone.feat_dim, 1000)
-
-    def forward(self, x):
-        return self.fc(self.pool(self.backbone(x)[-1]).flatten(1))
-
-
-def _complexity(backbone):
-    from mmengine.analysis import get_model_complexity_info
-    model = _Classifier(backbone).eval()
-    with torch.no_grad():
-        # (1, 3, 224, 224) is read as (N=1, C=1, D=3, H=224, W=224)
-        info = get_model_complexity_info(
-            model,
-            input_shape=(1, 3, 224, 224),
-            show_table=False,
-            show_arch=False)
-    return info['params'], info['flops']
-
-
 def test_p3d63_complexity_cheaper_than_resnet3d50():
-    params, flops = _complexity(P3D(depth=63))
+    params, flops = table2_complexity(P3D(depth=63))
     # regression guard: measured with mmengine (FLOPs = multiply-adds)
     assert params / 1e6 == pytest.approx(26.968, rel=0.005)
     assert flops / 1e9 == pytest.approx(13.605, rel=0.005)
     # the paper's claim: cheaper than the full 3D network of the same layout
-    r50_params, r50_flops = _complexity(ResNet3D(depth=50))
+    r50_params, r50_flops = table2_complexity(ResNet3D(depth=50))
     assert params < r50_params and flops < r50_flops
     # what P3D-63 adds to the 2D ResNet-50 layout: 13 T convolutions
     # (planes * planes * 3 weights) with their norms (2 * planes)
     without_t = P3D(depth=63, stage_with_slice_conv=(False, ) * 4)
     added = sum(n * (planes * planes * 3 + 2 * planes)
                 for planes, n in ((64, 3), (128, 4), (256, 6)))
-    assert params - _num_params(_Classifier(without_t)) == added
+    assert params - _num_params(Table2Classifier(without_t)) == added
 
 
 def _num_params(model):

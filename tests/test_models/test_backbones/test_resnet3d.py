@@ -11,7 +11,8 @@ import svd_mm.models.backbones.resnet3d as resnet3d_module
 from svd_mm.models.backbones import ResNet3D
 from svd_mm.models.backbones.resnet3d import (BasicBlock3D, Bottleneck3D,
                                               ZeroPadShortcut3D)
-from svd_mm.testing import all_zeros, check_norm_state, is_block, is_norm
+from svd_mm.testing import (all_zeros, check_norm_state, is_block, is_norm,
+                            table2_complexity)
 
 DEPTHS = (18, 34, 50)
 
@@ -324,34 +325,13 @@ def test_resnet3d_bad_inputs():
         model(torch.rand(1, 3, 3, 32, 32))
 
 
-class _Classifier(nn.Module):
-    """Backbone + global average pooling + 1000-way fc, as in Table II."""
-
-    def __init__(self, backbone):
-        super().__init__()
-        self.backbone = backbone
-        self.pool = nn.AdaptiveAvgPool3d(1)
-        self.fc = nn.Linear(backbone.feat_dim, 1000)
-
-    def forward(self, x):
-        return self.fc(self.pool(self.backbone(x)[-1]).flatten(1))
-
-
 @pytest.mark.parametrize('depth,params_m,gflops', [(18, 33.67, 15.99),
                                                    (34, 63.98, 32.65),
                                                    (50, 48.20, 23.93)])
 def test_resnet3d_complexity_table2(depth, params_m, gflops):
-    from mmengine.analysis import get_model_complexity_info
-    model = _Classifier(ResNet3D(depth=depth)).eval()
-    with torch.no_grad():
-        # (1, 3, 224, 224) is read as (N=1, C=1, D=3, H=224, W=224)
-        info = get_model_complexity_info(
-            model,
-            input_shape=(1, 3, 224, 224),
-            show_table=False,
-            show_arch=False)
-    assert info['params'] / 1e6 == pytest.approx(params_m, rel=0.005)
-    assert info['flops'] / 1e9 == pytest.approx(gflops, rel=0.03)
+    params, flops = table2_complexity(ResNet3D(depth=depth))
+    assert params / 1e6 == pytest.approx(params_m, rel=0.005)
+    assert flops / 1e9 == pytest.approx(gflops, rel=0.03)
 
 
 def test_check_norm_state_helper():

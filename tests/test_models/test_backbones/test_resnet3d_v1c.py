@@ -9,7 +9,7 @@ from torch.nn.modules import GroupNorm
 
 import svd_mm.models.backbones.resnet3d_v1c as resnet3d_v1c_module
 from svd_mm.models.backbones import ResNet3D, ResNet3DV1c
-from svd_mm.testing import check_norm_state, is_norm
+from svd_mm.testing import check_norm_state, is_norm, table2_complexity
 
 # [kwargs, in_shape, (D, H, W) of each output]; channels follow from depth
 SHAPE_CASES = [
@@ -127,3 +127,11 @@ def test_resnet3d_v1c_bad_arguments():
     with pytest.raises(ValueError, match=r'\(N, C, D, H, W\)'):
         # a 2D image must be turned into a volume first
         model(torch.rand(1, 1, 32, 32))
+
+
+def test_resnet3d_v1c18_complexity():
+    """The README's model-table row: the deep stem adds parameters and
+    FLOPs to ResNet3D-18's (33.67 M / 15.99 G)."""
+    params, flops = table2_complexity(ResNet3DV1c(depth=18))
+    assert params / 1e6 == pytest.approx(33.73, rel=0.005)
+    assert flops / 1e9 == pytest.approx(18.32, rel=0.005)
