@@ -315,7 +315,8 @@ class EncoderDecoder3D(EncoderDecoder):
         return factors
 
     def _axis_weight_sums(self, padded: Triple, crop_size: Triple,
-                          stride: Triple, blend: str, sigma_scale: float,
+                          starts: Sequence[Sequence[int]], blend: str,
+                          sigma_scale: float,
                           dtype: torch.dtype) -> Optional[List[Tensor]]:
         """Per-axis factors of the sum of the window weights.
 
@@ -339,9 +340,10 @@ class EncoderDecoder3D(EncoderDecoder):
         else:
             factors = [torch.ones(c, dtype=torch.float64) for c in crop_size]
         sums = []
-        for n, crop, step, factor in zip(padded, crop_size, stride, factors):
+        for n, crop, axis_starts, factor in zip(padded, crop_size, starts,
+                                                factors):
             axis_sum = torch.zeros(n, dtype=torch.float64)
-            for origin in self.window_starts(n, crop, step):
+            for origin in axis_starts:
                 axis_sum[origin:origin + crop] += factor
             sums.append(axis_sum)
         return sums
@@ -361,6 +363,7 @@ class EncoderDecoder3D(EncoderDecoder):
         stride = self._to_triple(self.test_cfg['stride'], 'stride')
         batch_windows = self._test_cfg_get('batch_windows', 1)
         blend = self._test_cfg_get('blend', 'constant')
+        sigma_scale = self._test_cfg_get('sigma_scale', 0.125)
         num_volumes = inputs.shape[0]
         size = tuple(inputs.shape[2:])
         padded = tuple(max(s, c) for s, c in zip(size, crop_size))
@@ -369,21 +372,19 @@ class EncoderDecoder3D(EncoderDecoder):
             inputs = F.pad(inputs,
                            (0, padded[2] - size[2], 0, padded[1] - size[1], 0,
                             padded[0] - size[0]), 'constant', pad_value)
-        windows = list(
-            itertools.product(*[
-                self.window_starts(s, c, st)
-                for s, c, st in zip(padded, crop_size, stride)
-            ]))
+        starts = [
+            self.window_starts(s, c, st)
+            for s, c, st in zip(padded, crop_size, stride)
+        ]
+        windows = list(itertools.product(*starts))
         if blend == 'gaussian':
-            weight = self.gaussian_weight(
-                crop_size, self._test_cfg_get('sigma_scale', 0.125),
-                inputs.device, inputs.dtype)
+            weight = self.gaussian_weight(crop_size, sigma_scale,
+                                          inputs.device, inputs.dtype)
         else:
             weight = None
         preds = inputs.new_zeros((num_volumes, self.out_channels) + padded)
-        axis_sums = self._axis_weight_sums(
-            padded, crop_size, stride, blend,
-            self._test_cfg_get('sigma_scale', 0.125), inputs.dtype)
+        axis_sums = self._axis_weight_sums(padded, crop_size, starts, blend,
+                                           sigma_scale, inputs.dtype)
         weight_sum = None
         if axis_sums is None:
             weight_sum = inputs.new_zeros((1, 1) + padded)

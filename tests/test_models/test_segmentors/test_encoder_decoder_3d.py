@@ -336,7 +336,7 @@ def test_axis_weight_sums_multiply_to_the_direct_sum(size, crop_size, stride,
     the window weights accumulated voxel by voxel."""
     model = _build(dict(mode='slide', crop_size=crop_size, stride=stride))
     padded = tuple(max(s, c) for s, c in zip(size, crop_size))
-    sums = model._axis_weight_sums(padded, crop_size, stride, blend, 0.125,
+    sums = model._axis_weight_sums(padded, crop_size, starts, blend, 0.125,
                                    torch.float32)
     assert [tuple(s.shape) for s in sums] == [(n, ) for n in padded]
     weight = (
@@ -363,7 +363,7 @@ def test_slide_gaussian_underflow_falls_back_to_the_full_sum():
             blend='gaussian',
             sigma_scale=0.01))
     padded = tuple(max(s, c) for s, c in zip(size, crop_size))
-    assert model._axis_weight_sums(padded, crop_size, stride, 'gaussian',
+    assert model._axis_weight_sums(padded, crop_size, starts, 'gaussian',
                                    0.01, torch.float32) is None
     model.encode_decode = PositionModel()
     inputs = _position_volumes(1, size)
