@@ -47,7 +47,8 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 import torch
 from mmengine.logging import MMLogger, print_log
 
-from .weight_transfer import adapt_first_conv_weight, read_state_dict
+from .weight_transfer import (_strip_module, adapt_first_conv_weight,
+                              read_state_dict)
 
 __all__ = [
     'convert_med3d', 'convert_kinetics_3d_resnet', 'inflate_2d_resnet',
@@ -86,13 +87,6 @@ _GENESIS_BLOCKS = ('down_tr64', 'down_tr128', 'down_tr256', 'down_tr512',
 def _new_report(layout: str) -> dict:
     return dict(
         layout=layout, mapped=[], adapted={}, dropped={}, added=[], model={})
-
-
-def _strip_module(state_dict: StateDict) -> 'OrderedDict':
-    """Drop the ``module.`` of DataParallel checkpoints (as
-    :func:`read_state_dict` does for files)."""
-    return OrderedDict(
-        (re.sub(r'^module\.', '', k), v) for k, v in state_dict.items())
 
 
 def _load(source: Source) -> 'OrderedDict':
@@ -495,8 +489,7 @@ def convert_acs_resnet(
         report; ``report['model']`` includes
         ``conv_cfg=dict(type='ACSConv')``.
     """
-    # registers 'ACSConv' for the target model
-    from .acs_conv import ACSConv3d  # noqa: F401
+    # 'ACSConv' is registered by this package's __init__ (acs_conv)
     state_dict = _load(source)
     heads = {r'fc\.': 'classifier of the 2D pre-training task'}
     return _convert_resnet(

@@ -89,6 +89,12 @@ def read_state_dict(checkpoint: str,
             f'{_examples(not_tensors)} are not tensors (top-level keys: '
             f'{_examples(list(ckpt))}); expected the tensors under '
             "'state_dict' or 'model', or at the top level")
+    return _strip_module(state_dict)
+
+
+def _strip_module(state_dict: Dict[str, torch.Tensor]) -> 'OrderedDict':
+    """Drop the leading ``module.`` that ``DistributedDataParallel`` leaves
+    on every key."""
     return OrderedDict(
         (re.sub(r'^module\.', '', k), v) for k, v in state_dict.items())
 
