@@ -30,6 +30,18 @@ def _to_triple(value: IntOrTriple, name: str,
     return value
 
 
+def _to_axes(axes: Union[int, Sequence[int]]) -> Tuple[int, ...]:
+    """Check distinct spatial axes (0 = D, 1 = H, 2 = W); sorted."""
+    if isinstance(axes, int):
+        axes = (axes, )
+    axes = tuple(axes)
+    if (not axes or len(set(axes)) != len(axes)
+            or not set(axes) <= {0, 1, 2}):
+        raise ValueError('axes must be distinct spatial axes from '
+                         f'(0, 1, 2) for (D, H, W), but got {axes}')
+    return tuple(sorted(axes))
+
+
 def _spatial_shape(results: dict, transform: str) -> Tuple[int, int, int]:
     """Check ``img`` (C, D, H, W) and every seg field (D, H, W) agree."""
     source = results.get('img_path', results.get('case_id', '<unknown>'))

@@ -12,6 +12,9 @@ from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 from mmengine.fileio import get
 
+from .load_volume_array import (blend_and_window, check_stack_args,
+                                interpolation_indices, stack_positions)
+
 __all__ = ['LoadDeepLesionSlices']
 
 
@@ -101,15 +104,7 @@ class LoadDeepLesionSlices(BaseTransform):
                 or num_slices % 2 == 0:
             raise ValueError('num_slices must be a positive odd integer, '
                              f'but got {num_slices!r}')
-        if not slice_spacing > 0:
-            raise ValueError(
-                f'slice_spacing must be positive, but got {slice_spacing}')
-        if len(hu_window) != 2 or not hu_window[0] < hu_window[1]:
-            raise ValueError('hu_window must be (low, high) with low < high, '
-                             f'but got {hu_window}')
-        if len(out_range) != 2:
-            raise ValueError(
-                f'out_range must be (low, high), but got {out_range}')
+        check_stack_args(slice_spacing, hu_window, out_range)
         self.num_slices = num_slices
         self.slice_spacing = float(slice_spacing)
         self.hu_window = tuple(float(v) for v in hu_window)
@@ -135,9 +130,8 @@ class LoadDeepLesionSlices(BaseTransform):
             >>> loader.slice_positions(10, 5., (1, 11)).tolist()
             [9.0, 9.5, 10.0, 10.5, 11.0]
         """
-        offsets = np.arange(self.num_slices) - (self.num_slices - 1) / 2
-        positions = key_slice + offsets * self.slice_spacing / slice_intv
-        return np.clip(positions, slice_range[0], slice_range[1])
+        return stack_positions(self.num_slices, self.slice_spacing, key_slice,
+                               slice_intv, slice_range[0], slice_range[1])
 
     def _slice_path(self, key_path: str, index: int) -> str:
         stem, ext = osp.splitext(osp.basename(key_path))
@@ -177,9 +171,7 @@ class LoadDeepLesionSlices(BaseTransform):
         key_path = results['img_path']
         slice_intv, slice_range, key_slice = self._slice_info(results)
         positions = self.slice_positions(key_slice, slice_intv, slice_range)
-        lower = np.floor(positions).astype(np.int64)
-        weight = (positions - lower).astype(np.float32)
-        upper = np.where(weight > 0, lower + 1, lower)
+        lower, upper, weight = interpolation_indices(positions)
 
         cache: Dict[int, np.ndarray] = {}
         for index in sorted(set(lower.tolist()) | set(upper.tolist())):
@@ -192,19 +184,8 @@ class LoadDeepLesionSlices(BaseTransform):
                     f'Slice file {path} has shape {cache[index].shape}, but '
                     f'slice {first} of the same series has '
                     f'{cache[first].shape}')
-        stack = np.empty(
-            cache[first].shape + (self.num_slices, ), dtype=np.float32)
-        for k, (lo, hi, w) in enumerate(zip(lower, upper, weight)):
-            stack[..., k] = cache[lo] if w == 0 else (
-                (1 - w) * cache[lo] + w * cache[hi])
-
-        low, high = self.hu_window
-        out_low, out_high = self.out_range
-        stack -= low
-        stack *= (out_high - out_low) / (high - low)
-        stack += out_low
-        np.clip(stack, min(out_low, out_high), max(out_low, out_high),
-                out=stack)
+        stack = blend_and_window(cache, lower, upper, weight, self.hu_window,
+                                 self.out_range)
 
         height, width = stack.shape[:2]
         if self.check_boxes:

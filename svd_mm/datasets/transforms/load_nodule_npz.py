@@ -1,6 +1,6 @@
 """Load a LIDC-IDRI nodule volume (and its mask) from an npz file."""
 import io
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -80,24 +80,28 @@ class LoadNoduleNpz(BaseTransform):
         self.to_float32 = to_float32
         self.backend_args = backend_args.copy() if backend_args else None
 
-    def _read(self, path: str, key: str) -> np.ndarray:
-        """Read one 3-D array from an npz file, with errors naming both."""
+    def _read(self, path: str, *keys: str) -> List[np.ndarray]:
+        """Read 3-D arrays from one npz file (fetched once), with errors
+        naming the file and the key."""
         try:
             data = fileio.get(path, backend_args=self.backend_args)
         except FileNotFoundError as e:
             raise FileNotFoundError(
                 f'{self.__class__.__name__}: no nodule file {path}') from e
+        arrays = []
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            if key not in npz.files:
-                raise KeyError(
-                    f'{self.__class__.__name__}: {path} has no key {key!r}; '
-                    f'its keys are {sorted(npz.files)}')
-            arr = npz[key]
-        if arr.ndim != 3:
-            raise ValueError(
-                f'{self.__class__.__name__}: {key!r} in {path} must be a '
-                f'(D, H, W) volume, but has shape {arr.shape}')
-        return arr
+            for key in keys:
+                if key not in npz.files:
+                    raise KeyError(
+                        f'{self.__class__.__name__}: {path} has no key '
+                        f'{key!r}; its keys are {sorted(npz.files)}')
+                arr = npz[key]
+                if arr.ndim != 3:
+                    raise ValueError(
+                        f'{self.__class__.__name__}: {key!r} in {path} must '
+                        f'be a (D, H, W) volume, but has shape {arr.shape}')
+                arrays.append(arr)
+        return arrays
 
     def transform(self, results: dict) -> dict:
         """Load the volume (and mask).
@@ -114,16 +118,22 @@ class LoadNoduleNpz(BaseTransform):
                            f"'img_path', but the results only have "
                            f'{sorted(results)}')
         path = results['img_path']
-        voxel = self._read(path, self.voxel_key)
+        if not self.with_seg:
+            voxel, = self._read(path, self.voxel_key)
+        else:
+            mask_key = self.mask_key or results.get('mask_key', 'answer1')
+            seg_path = results.get('seg_map_path') or path
+            if seg_path == path:  # the release keeps both in one file
+                voxel, mask = self._read(path, self.voxel_key, mask_key)
+            else:
+                voxel, = self._read(path, self.voxel_key)
+                mask, = self._read(seg_path, mask_key)
         if self.to_float32:
             voxel = voxel.astype(np.float32)
         results['img'] = np.ascontiguousarray(voxel[None])
         results['img_shape'] = voxel.shape
         results['ori_shape'] = voxel.shape
         if self.with_seg:
-            mask_key = self.mask_key or results.get('mask_key', 'answer1')
-            seg_path = results.get('seg_map_path') or path
-            mask = self._read(seg_path, mask_key)
             if mask.shape != voxel.shape:
                 raise ValueError(
                     f'{self.__class__.__name__}: mask {mask_key!r} of shape '

@@ -1,14 +1,81 @@
 """Load a volume that is already in memory (e.g. read by
 :func:`svd_mm.utils.medical_io.read_volume`) into a test pipeline."""
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
 from svd_mm.utils.volume_io import make_geometry, preprocess_ct_image
+from .load_volume_nifti import LoadVolumeNifti
 
 __all__ = ['LoadVolumeArray']
+
+
+def check_stack_args(slice_spacing: float, hu_window: Sequence[float],
+                     out_range: Sequence[float]) -> None:
+    """Check the slice-stack arguments of ``LoadVolumeArray`` and
+    ``LoadDeepLesionSlices``."""
+    if not slice_spacing > 0:
+        raise ValueError(
+            f'slice_spacing must be positive, but got {slice_spacing}')
+    if len(hu_window) != 2 or not hu_window[0] < hu_window[1]:
+        raise ValueError('hu_window must be (low, high) with low < high, '
+                         f'but got {hu_window}')
+    if len(out_range) != 2:
+        raise ValueError(f'out_range must be (low, high), but got {out_range}')
+
+
+def stack_positions(num_slices: int, slice_spacing: float, key_slice: int,
+                    slice_intv: float, first: float,
+                    last: float) -> np.ndarray:
+    """Fractional slice indices of ``num_slices`` slices ``slice_spacing``
+    mm apart centred on ``key_slice``, clamped to ``[first, last]``."""
+    offsets = np.arange(num_slices) - (num_slices - 1) / 2
+    positions = key_slice + offsets * slice_spacing / slice_intv
+    return np.clip(positions, first, last)
+
+
+def interpolation_indices(
+        positions: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The slices below and above each position and the float32 weight of
+    the one above (the one below alone where the position is whole)."""
+    lower = np.floor(positions).astype(np.int64)
+    weight = (positions - lower).astype(np.float32)
+    upper = np.where(weight > 0, lower + 1, lower)
+    return lower, upper, weight
+
+
+def blend_and_window(slices: Mapping[int, np.ndarray], lower: np.ndarray,
+                     upper: np.ndarray, weight: np.ndarray,
+                     hu_window: Sequence[float],
+                     out_range: Sequence[float]) -> np.ndarray:
+    """Interpolate float32 HU slices linearly into an (H, W, N) stack, then
+    map ``hu_window`` linearly to ``out_range`` with clipping.
+
+    Args:
+        slices (Mapping[int, np.ndarray]): (H, W) float32 slice of every
+            index in ``lower`` and ``upper``.
+        lower, upper, weight (np.ndarray): From
+            :func:`interpolation_indices`.
+        hu_window (Sequence[float]): (low, high) HU.
+        out_range (Sequence[float]): (low, high) output values.
+
+    Returns:
+        np.ndarray: (H, W, N) float32 stack.
+    """
+    stack = np.empty(
+        slices[lower[0]].shape + (len(lower), ), dtype=np.float32)
+    for t, (lo, hi, w) in enumerate(zip(lower, upper, weight)):
+        stack[..., t] = slices[lo] if w == 0 else (
+            (1 - w) * slices[lo] + w * slices[hi])
+    low, high = hu_window
+    out_low, out_high = out_range
+    stack -= low
+    stack *= (out_high - out_low) / (high - low)
+    stack += out_low
+    np.clip(stack, min(out_low, out_high), max(out_low, out_high), out=stack)
+    return stack
 
 
 @TRANSFORMS.register_module()
@@ -94,8 +161,7 @@ class LoadVolumeArray(BaseTransform):
         ((32, 40, 9), [4.0, 4.5, 5.0])
     """
 
-    PREPROCESS_KEYS = ('window', 'spacing_z', 'foreground_labels',
-                       'allowed_labels')
+    PREPROCESS_KEYS = LoadVolumeNifti.PREPROCESS_KEYS
 
     def __init__(self,
                  preprocess: Optional[dict] = None,
@@ -105,14 +171,7 @@ class LoadVolumeArray(BaseTransform):
                  hu_window: Sequence[float] = (-1024., 1050.),
                  out_range: Sequence[float] = (0., 255.)) -> None:
         if preprocess is not None:
-            if not isinstance(preprocess, dict):
-                raise TypeError(f'preprocess must be a dict with keys '
-                                f'{self.PREPROCESS_KEYS} or None, but got '
-                                f'{preprocess!r}')
-            unknown = set(preprocess) - set(self.PREPROCESS_KEYS)
-            if unknown:
-                raise KeyError(f'Unknown preprocess keys {sorted(unknown)}; '
-                               f'allowed: {self.PREPROCESS_KEYS}')
+            preprocess = LoadVolumeNifti._check_preprocess(preprocess)
         if num_slices is not None:
             if not isinstance(num_slices, int) or num_slices < 1 or \
                     num_slices % 2 == 0:
@@ -121,16 +180,8 @@ class LoadVolumeArray(BaseTransform):
             if preprocess is not None:
                 raise ValueError('preprocess applies to the whole volume; a '
                                  'slice stack (num_slices) uses hu_window')
-        if not slice_spacing > 0:
-            raise ValueError(
-                f'slice_spacing must be positive, but got {slice_spacing}')
-        if len(hu_window) != 2 or not hu_window[0] < hu_window[1]:
-            raise ValueError('hu_window must be (low, high) with low < high, '
-                             f'but got {hu_window}')
-        if len(out_range) != 2:
-            raise ValueError(
-                f'out_range must be (low, high), but got {out_range}')
-        self.preprocess = None if preprocess is None else dict(preprocess)
+        check_stack_args(slice_spacing, hu_window, out_range)
+        self.preprocess = preprocess
         self.to_float32 = to_float32
         self.num_slices = num_slices
         self.slice_spacing = float(slice_spacing)
@@ -191,9 +242,8 @@ class LoadVolumeArray(BaseTransform):
         Returns:
             np.ndarray: (num_slices, ) positions clamped to [0, D - 1].
         """
-        offsets = np.arange(self.num_slices) - (self.num_slices - 1) / 2
-        positions = key_slice + offsets * self.slice_spacing / slice_intv
-        return np.clip(positions, 0, num_volume_slices - 1)
+        return stack_positions(self.num_slices, self.slice_spacing, key_slice,
+                               slice_intv, 0, num_volume_slices - 1)
 
     def _load_stack(self, results: dict, array: np.ndarray,
                     geometry: dict) -> dict:
@@ -207,22 +257,13 @@ class LoadVolumeArray(BaseTransform):
                              'slices of the volume')
         slice_intv = float(geometry['spacing'][0])
         positions = self.slice_positions(key_slice, slice_intv, num)
-        lower = np.floor(positions).astype(np.int64)
-        weight = (positions - lower).astype(np.float32)
-        upper = np.where(weight > 0, lower + 1, lower)
-        stack = np.empty(array.shape[1:] + (self.num_slices, ),
-                         dtype=np.float32)
-        for t, (lo, hi, w) in enumerate(zip(lower, upper, weight)):
-            low_slice = array[lo].astype(np.float32)
-            stack[..., t] = low_slice if w == 0 else (
-                (1 - w) * low_slice + w * array[hi].astype(np.float32))
-        low, high = self.hu_window
-        out_low, out_high = self.out_range
-        stack -= low
-        stack *= (out_high - out_low) / (high - low)
-        stack += out_low
-        np.clip(stack, min(out_low, out_high), max(out_low, out_high),
-                out=stack)
+        lower, upper, weight = interpolation_indices(positions)
+        slices = {
+            index: array[index].astype(np.float32)
+            for index in set(lower.tolist()) | set(upper.tolist())
+        }
+        stack = blend_and_window(slices, lower, upper, weight, self.hu_window,
+                                 self.out_range)
         results['img'] = stack
         results['img_shape'] = stack.shape[:2]
         results['ori_shape'] = stack.shape[:2]

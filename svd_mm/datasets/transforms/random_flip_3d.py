@@ -6,7 +6,7 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmengine.registry import TRANSFORMS
 
-from .center_crop_3d import _spatial_shape
+from .center_crop_3d import _spatial_shape, _to_axes
 
 __all__ = ['RandomFlip3D']
 
@@ -60,15 +60,8 @@ class RandomFlip3D(BaseTransform):
     def __init__(self, prob: float = 0.5, axes: Sequence[int] = (0, 1, 2)):
         if not 0. <= prob <= 1.:
             raise ValueError(f'prob must be in [0, 1], but got {prob}')
-        if isinstance(axes, int):
-            axes = (axes, )
-        axes = tuple(axes)
-        if (not axes or len(set(axes)) != len(axes)
-                or not set(axes) <= {0, 1, 2}):
-            raise ValueError('axes must be distinct spatial axes from '
-                             f'(0, 1, 2) for (D, H, W), but got {axes}')
         self.prob = prob
-        self.axes = tuple(sorted(axes))
+        self.axes = _to_axes(axes)
 
     @cache_randomness
     def _random_axes(self) -> Tuple[int, ...]:

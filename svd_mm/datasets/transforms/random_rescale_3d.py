@@ -8,7 +8,8 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmengine.registry import TRANSFORMS
 
-from .center_crop_3d import _spatial_shape
+from svd_mm.utils.volume_io import _cast
+from .center_crop_3d import _spatial_shape, _to_axes
 
 __all__ = ['RandomRescale3D']
 
@@ -72,15 +73,8 @@ class RandomRescale3D(BaseTransform):
         if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1]:
             raise ValueError('scale_range must be (low, high) with '
                              f'0 < low <= high, but got {scale_range}')
-        if isinstance(axes, int):
-            axes = (axes, )
-        axes = tuple(axes)
-        if (not axes or len(set(axes)) != len(axes)
-                or not set(axes) <= {0, 1, 2}):
-            raise ValueError('axes must be distinct spatial axes from '
-                             f'(0, 1, 2) for (D, H, W), but got {axes}')
         self.scale_range = scale_range
-        self.axes = tuple(sorted(axes))
+        self.axes = _to_axes(axes)
         self.keep_ratio = keep_ratio
 
     @cache_randomness
@@ -107,11 +101,7 @@ class RandomRescale3D(BaseTransform):
                 tensor[None], size=size, mode=mode, align_corners=False)[0]
         else:
             out = F.interpolate(tensor[None], size=size, mode=mode)[0]
-        out = out.numpy()
-        if np.issubdtype(dtype, np.integer):
-            info = np.iinfo(dtype)
-            out = np.clip(np.rint(out), info.min, info.max)
-        return np.ascontiguousarray(out.astype(dtype))
+        return np.ascontiguousarray(_cast(out.numpy(), dtype))
 
     def transform(self, results: dict) -> dict:
         """Rescale the volume and its seg fields.
