@@ -55,11 +55,8 @@ class VoxelData(PixelData):
                 map with the (D, H, W) of the fields already set.
         """
         if name in ('_metainfo_fields', '_data_fields'):
-            if not hasattr(self, name):
-                BaseDataElement.__setattr__(self, name, value)
-            else:
-                raise AttributeError(f'{name} has been used as a private '
-                                     'attribute, which is immutable.')
+            # set once, then immutable: mmengine's own handling
+            BaseDataElement.__setattr__(self, name, value)
             return
         if not isinstance(value, (torch.Tensor, np.ndarray)):
             raise TypeError(
