@@ -197,7 +197,6 @@ def build_volume_pipeline(cfg: Config):
     first = pipeline[0]
     kind = first.get('type')
     kind = kind if isinstance(kind, str) else getattr(kind, '__name__', kind)
-    info = dict(loader=kind, preprocess=None, hu_window=None)
     if kind == 'LoadVolumeNifti':
         preprocess = first.get('preprocess') or dataset.get('preprocess')
         if preprocess is None:
@@ -213,40 +212,40 @@ def build_volume_pipeline(cfg: Config):
         loader = LoadVolumeArray(
             preprocess=None if preprocess is None else dict(preprocess),
             to_float32=first.get('to_float32', False))
-        info.update(mode='volume', preprocess=loader.preprocess)
-        if preprocess is not None:
-            info['hu_window'] = tuple(preprocess.get('window', (-200., 250.)))
+        mode = 'volume'
     elif kind == 'LoadNoduleNpz':
         loader = LoadVolumeArray(
             preprocess=dict(window=LIDC_RELEASE_WINDOW, spacing_z=None),
             to_float32=first.get('to_float32', False))
-        info.update(
-            mode='volume',
-            preprocess=loader.preprocess,
-            hu_window=LIDC_RELEASE_WINDOW)
+        mode = 'volume'
     elif kind == 'LoadDeepLesionSlices':
         loader = LoadVolumeArray(
             num_slices=first.get('num_slices', 9),
             slice_spacing=first.get('slice_spacing', 2.5),
             hu_window=first.get('hu_window', (-1024., 1050.)),
             out_range=first.get('out_range', (0., 255.)))
-        info.update(mode='stack', hu_window=loader.hu_window)
+        mode = 'stack'
     elif kind == 'LoadVolumeArray':
         first.pop('type')
         loader = LoadVolumeArray(**first)
-        info.update(
-            mode='volume' if loader.num_slices is None else 'stack',
-            preprocess=loader.preprocess)
-        if loader.num_slices is not None:
-            info['hu_window'] = loader.hu_window
-        elif loader.preprocess is not None:
-            info['hu_window'] = tuple(
-                loader.preprocess.get('window', (-200., 250.)))
+        mode = 'volume' if loader.num_slices is None else 'stack'
     else:
         raise ValueError(
             f'The test pipeline of {cfg.filename} starts with {kind!r}; '
             'inference on a volume replaces LoadVolumeNifti, LoadNoduleNpz, '
             'LoadDeepLesionSlices or LoadVolumeArray by an in-memory loader')
+    # the HU window the model sees: a stack's, else the preprocessing's
+    if mode == 'stack':
+        hu_window = loader.hu_window
+    elif loader.preprocess is not None:
+        hu_window = tuple(loader.preprocess.get('window', (-200., 250.)))
+    else:
+        hu_window = None
+    info = dict(
+        loader=kind,
+        preprocess=loader.preprocess,
+        hu_window=hu_window,
+        mode=mode)
     rest = [t for t in pipeline[1:] if t.get('type') != 'LoadAnnotations']
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         rest = Compose(rest)

@@ -248,6 +248,22 @@ def _draw_mask(ax, mask2d, extent, origin, mode, alpha, labels, gt=False):
                 origin=origin)
 
 
+def _draw_edge_letters(ax, letters: Sequence[str]) -> None:
+    """Write the patient directions (left, right, top, bottom) at the
+    edges of an axes."""
+    from matplotlib.patheffects import withStroke
+    style = dict(
+        color='yellow',
+        fontsize=11,
+        fontweight='bold',
+        transform=ax.transAxes,
+        path_effects=[withStroke(linewidth=2, foreground='black')])
+    ax.text(0.02, 0.5, letters[0], ha='left', va='center', **style)
+    ax.text(0.98, 0.5, letters[1], ha='right', va='center', **style)
+    ax.text(0.5, 0.98, letters[2], ha='center', va='top', **style)
+    ax.text(0.5, 0.02, letters[3], ha='center', va='bottom', **style)
+
+
 def _save(fig, out_file: str, dpi: int) -> str:
     if not str(out_file).lower().endswith('.png'):
         raise ValueError(f'out_file must be a .png path, but got {out_file}')
@@ -309,7 +325,6 @@ def plot_volume_overlay(image: np.ndarray,
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    from matplotlib.patheffects import withStroke
 
     image = np.asarray(image)
     if image.ndim != 3:
@@ -418,17 +433,7 @@ def plot_volume_overlay(image: np.ndarray,
             ax.set_xlabel(xlabel, fontsize=9)
             ax.set_ylabel(ylabel, fontsize=9)
             ax.tick_params(labelsize=8)
-            style = dict(
-                color='yellow',
-                fontsize=11,
-                fontweight='bold',
-                transform=ax.transAxes,
-                path_effects=[withStroke(linewidth=2, foreground='black')])
-            ax.text(0.02, 0.5, letters[0], ha='left', va='center', **style)
-            ax.text(0.98, 0.5, letters[1], ha='right', va='center', **style)
-            ax.text(0.5, 0.98, letters[2], ha='center', va='top', **style)
-            ax.text(0.5, 0.02, letters[3], ha='center', va='bottom',
-                    **style)
+            _draw_edge_letters(ax, letters)
             if n == 2:
                 cax = ax.inset_axes([1.03, 0., 0.04, 1.])
                 bar = fig.colorbar(shown, cax=cax)
@@ -517,7 +522,6 @@ def plot_slice_boxes(image: np.ndarray,
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
-    from matplotlib.patheffects import withStroke
 
     image = np.asarray(image)
     if image.ndim != 2:
@@ -580,18 +584,8 @@ def plot_slice_boxes(image: np.ndarray,
     ax.set_ylim(extent[2], extent[3])
     ax.set_xlabel('x (mm)')
     ax.set_ylabel('y (mm)')
-    left, right = _edge_letters(affine[:3, 0])
-    top, bottom = _edge_letters(affine[:3, 1])
-    style = dict(
-        color='yellow',
-        fontsize=11,
-        fontweight='bold',
-        transform=ax.transAxes,
-        path_effects=[withStroke(linewidth=2, foreground='black')])
-    ax.text(0.02, 0.5, left, ha='left', va='center', **style)
-    ax.text(0.98, 0.5, right, ha='right', va='center', **style)
-    ax.text(0.5, 0.98, top, ha='center', va='top', **style)
-    ax.text(0.5, 0.02, bottom, ha='center', va='bottom', **style)
+    _draw_edge_letters(
+        ax, _edge_letters(affine[:3, 0]) + _edge_letters(affine[:3, 1]))
     cax = ax.inset_axes([1.03, 0., 0.04, 1.])
     fig.colorbar(shown, cax=cax).set_label(unit)
 
