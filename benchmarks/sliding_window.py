@@ -365,18 +365,11 @@ def time_overhead(model, runners, names, repeat, device):
     """Median seconds of each row with :func:`cheap_predictor` in place of
     the network (both implementations call ``model.encode_decode``)."""
     model.encode_decode = cheap_predictor(model.out_channels)
-    times = {n: [] for n in names}
     try:
         with torch.no_grad():
             for name in names:
                 runners[name]()
-            for _ in range(repeat):
-                for name in names:
-                    _sync(device)
-                    start = time.perf_counter()
-                    runners[name]()
-                    _sync(device)
-                    times[name].append(time.perf_counter() - start)
+            times = _time_rows(runners, names, repeat, device)
     finally:
         del model.encode_decode  # back to the class's method
     return {n: statistics.median(t) for n, t in times.items()}
@@ -385,6 +378,20 @@ def time_overhead(model, runners, names, repeat, device):
 def _sync(device):
     if str(device).startswith('cuda'):
         torch.cuda.synchronize()
+
+
+def _time_rows(runners, names, repeat, device):
+    """Seconds of each of ``repeat`` runs of each row, the rows
+    interleaved so that a change of machine load hits all of them."""
+    times = {n: [] for n in names}
+    for _ in range(repeat):
+        for name in names:
+            _sync(device)
+            start = time.perf_counter()
+            runners[name]()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 def main(argv=None):
@@ -417,17 +424,11 @@ def main(argv=None):
 
     names = [f'{m}:{r}' for r in args.rows for m in ('svd_mm', 'monai')]
     runners = {n: make_runner(model, n, inputs) for n in names}
-    outputs, times = {}, {n: [] for n in names}
+    outputs = {}
     with torch.no_grad():
         for name in names:  # warm-up, and the outputs to compare
             outputs[name] = runners[name]().cpu()
-        for _ in range(args.repeat):
-            for name in names:
-                _sync(args.device)
-                start = time.perf_counter()
-                runners[name]()
-                _sync(args.device)
-                times[name].append(time.perf_counter() - start)
+        times = _time_rows(runners, names, args.repeat, args.device)
 
     peaks = {}
     if str(args.device).startswith('cuda'):
