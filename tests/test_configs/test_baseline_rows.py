@@ -19,7 +19,6 @@
 """
 import copy
 import functools
-import importlib.util
 import logging
 import os
 import os.path as osp
@@ -36,24 +35,16 @@ from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
+from svd_mm.testing.tools import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(REPO, 'configs')
 README = osp.join(CONFIGS, 'README.md')
 
 
-def _load_module(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _load_module(
-    'convert_baseline',
+tool = load_script(
     osp.join(REPO, 'tools', 'model_converters', 'convert_baseline.py'))
-layouts = _load_module(
-    'baseline_layouts',
+layouts = load_script(
     osp.join(REPO, 'tests', 'test_models', 'test_utils',
              'baseline_layouts.py'))
 

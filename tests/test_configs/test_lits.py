@@ -10,7 +10,6 @@ training through ``tools/train.py`` and ``tools/test.py`` whose test
 predictions are written as NIfTI on the original grid.
 """
 import copy
-import importlib.util
 import json
 import math
 import os.path as osp
@@ -28,6 +27,7 @@ import svd_mm  # noqa: F401  (registers the svd_mm modules)
 import svd_mm.engine  # noqa: F401
 from svd_mm.datasets import LiTSDataset
 from svd_mm.testing import check_norm_state, tools
+from svd_mm.testing.tools import load_script
 from svd_mm.utils.lits_layout import build_lits_layout_from_ct
 from svd_mm.utils.volume_io import read_nifti
 
@@ -36,9 +36,7 @@ CONFIG_DIR = osp.join(REPO, 'configs', 'lits')
 TRAIN = osp.join(REPO, 'tools', 'train.py')
 TEST = osp.join(REPO, 'tools', 'test.py')
 PREPARE = osp.join(REPO, 'tools', 'dataset_converters', 'prepare_lits.py')
-_spec = importlib.util.spec_from_file_location('prepare_lits', PREPARE)
-prepare = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(prepare)
+prepare = load_script(PREPARE)
 
 SCRATCH = 'unet3d_r3d18-scratch_8xb2-500e_lits-32x256x256.py'
 OURS = 'unet3d_r3d18-svd-imagenet_8xb2-500e_lits-32x256x256.py'

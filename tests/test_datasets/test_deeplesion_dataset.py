@@ -1,4 +1,3 @@
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from mmengine.structures import InstanceData  # noqa: E402
 
 from svd_mm.datasets import DeepLesionDataset  # noqa: E402
 from svd_mm.evaluation.metrics import FROCMetric  # noqa: E402
+from svd_mm.testing.tools import load_script
 from svd_mm.utils.deeplesion_layout import \
     build_deeplesion_layout_from_ct  # noqa: E402
 
@@ -28,10 +28,7 @@ def data_root(tmp_path_factory):
     """The real CT mini set in DeepLesion's layout, converted to jsons."""
     root = tmp_path_factory.mktemp('deeplesion')
     info = build_deeplesion_layout_from_ct(str(root), context_mm=15.)
-    spec = importlib.util.spec_from_file_location('prepare_deeplesion',
-                                                  SCRIPT)
-    prepare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(prepare)
+    prepare = load_script(SCRIPT)
     cocos = prepare.build_coco(prepare.read_dl_info(info['dl_info']))
     (root / 'annotations').mkdir()
     for split, coco in cocos.items():

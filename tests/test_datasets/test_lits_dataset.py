@@ -1,5 +1,4 @@
 """LiTSDataset on prepared and raw LiTS-named real chest CTs."""
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -10,13 +9,12 @@ from mmengine.registry import DATASETS
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
 from svd_mm.datasets import LiTSDataset
+from svd_mm.testing.tools import load_script
 from svd_mm.utils.lits_layout import build_lits_layout_from_ct
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / 'tools' / 'dataset_converters' / 'prepare_lits.py'
-_spec = importlib.util.spec_from_file_location('prepare_lits', SCRIPT)
-prepare = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(prepare)
+prepare = load_script(SCRIPT)
 
 PREPROCESS = dict(window=(-200, 250), spacing_z=1.0)
 PIPELINE = [dict(type='LoadVolumeNifti', with_seg=True)]

@@ -1,6 +1,5 @@
 """LoadVolumeNifti on LiTS-named real chest CTs: raw volumes preprocessed
 on the fly give exactly the files of prepare_lits.py (one code path)."""
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -10,14 +9,13 @@ import pytest
 from mmengine.registry import TRANSFORMS
 
 from svd_mm.datasets.transforms import LoadVolumeNifti
+from svd_mm.testing.tools import load_script
 from svd_mm.utils.lits_layout import build_lits_layout_from_ct
 from svd_mm.utils.volume_io import read_nifti
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / 'tools' / 'dataset_converters' / 'prepare_lits.py'
-_spec = importlib.util.spec_from_file_location('prepare_lits', SCRIPT)
-prepare = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(prepare)
+prepare = load_script(SCRIPT)
 
 PREPROCESS = dict(window=(-200, 250), spacing_z=1.0)
 
