@@ -34,7 +34,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PRETRAIN_CFG = 'configs/demo/vdt_r3d18-w8_1xb4-8e_foolbox.py'
 SEG_ROWS = {
     'scratch': 'configs/lidc/seg/fcn3d_r3d18-scratch_4xb4-100e_lidc-seg-48.py',
-    'svd': 'configs/lidc/seg/fcn3d_r3d18-svd-imagenet_4xb4-100e_lidc-seg-48.py',
+    'svd': 'configs/lidc/seg/fcn3d_r3d18-svd-in1k_4xb4-100e_lidc-seg-48.py',
 }
 WIDTH = 8  # the demo pre-training width
 

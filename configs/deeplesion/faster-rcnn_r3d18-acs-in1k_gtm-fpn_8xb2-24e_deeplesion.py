@@ -7,7 +7,7 @@
 # backbone keeps BN3d with frozen statistics and affine parameters (2 volumes
 # per GPU); the scratch row uses GN.
 # The backbone arguments and the checkpoint are those of the init switch
-# configs/_base_/inits/acs-imagenet_r3d18.py (the LIDC and LiTS rows list it as
+# configs/_base_/inits/acs-in1k_r3d18.py (the LIDC and LiTS rows list it as
 # a _base_; here they are written out next to the norm override). Checkpoint:
 #   python tools/model_converters/convert_baseline.py --type acs \
 #       pretrain/resnet18-f37072fd.pth \

@@ -57,7 +57,7 @@ ALL_CONFIGS = sorted(
 WIDTH = 8
 GENESIS_WIDTH = 4
 
-LIDC_CLS = 'lidc/cls/r3d18-{}_gap-linear_4xb32-100e_lidc-cls-48.py'
+LIDC_CLS = 'lidc/cls/cls3d_r3d18-{}_gap-linear_4xb32-100e_lidc-cls-48.py'
 LIDC_SEG = 'lidc/seg/fcn3d_r3d18-{}_4xb4-100e_lidc-seg-48.py'
 LITS = 'lits/unet3d_r3d18-{}_8xb2-500e_lits-32x256x256.py'
 DEEPLESION = 'deeplesion/faster-rcnn_r3d18-{}_gtm-fpn_8xb2-24e_deeplesion.py'
@@ -70,16 +70,16 @@ INITS = {
     'kinetics':
     ('kinetics_r3d18.py', 'checkpoints/r3d18-kinetics_backbone.pth'),
     'i3d':
-    ('i3d-imagenet_r3d18.py', 'checkpoints/r3d18-i3d-in1k_backbone.pth'),
+    ('i3d-in1k_r3d18.py', 'checkpoints/r3d18-i3d-in1k_backbone.pth'),
     'acs':
-    ('acs-imagenet_r3d18.py', 'checkpoints/r3d18-acs-in1k_backbone.pth'),
+    ('acs-in1k_r3d18.py', 'checkpoints/r3d18-acs-in1k_backbone.pth'),
 }
 # init field of the config names: LIDC / LiTS, DeepLesion
 NAME_FIELDS = {
     'med3d': ('med3d', 'med3d'),
     'kinetics': ('kinetics', 'kinetics'),
-    'i3d': ('i3d-imagenet', 'i3d-in1k'),
-    'acs': ('acs-imagenet', 'acs-in1k'),
+    'i3d': ('i3d-in1k', 'i3d-in1k'),
+    'acs': ('acs-in1k', 'acs-in1k'),
 }
 # [task, scope, scratch row, input (D, H, W), backbone outputs (C, D, H, W)
 #  at width 8]. cls: stem and max-pool stride 2, stages (1, 2, 2, 2) on
@@ -117,7 +117,7 @@ TRAINED_BN = dict(type='BN3d', requires_grad=True)
 # Fig. 4: [fraction row, Table III row]
 FRACTION_ROWS = [(LIDC_CLS.format(init)[:-3] + f'-{pct}pct.py',
                   LIDC_CLS.format(init), pct / 100)
-                 for init in ('scratch', 'svd-imagenet')
+                 for init in ('scratch', 'svd-in1k')
                  for pct in (20, 40, 60, 80)]
 
 

@@ -49,10 +49,10 @@ PRETRAIN_DEMO = osp.join(REPO, 'configs', 'demo',
                          'vdt_r3d18-w8_1xb4-8e_foolbox.py')
 SVD_CKPT = 'checkpoints/r3d18-svd-in1k_backbone.pth'
 
-CLS_SCRATCH = 'cls/r3d18-scratch_gap-linear_4xb32-100e_lidc-cls-48.py'
-CLS_SVD = 'cls/r3d18-svd-imagenet_gap-linear_4xb32-100e_lidc-cls-48.py'
+CLS_SCRATCH = 'cls/cls3d_r3d18-scratch_gap-linear_4xb32-100e_lidc-cls-48.py'
+CLS_SVD = 'cls/cls3d_r3d18-svd-in1k_gap-linear_4xb32-100e_lidc-cls-48.py'
 SEG_SCRATCH = 'seg/fcn3d_r3d18-scratch_4xb4-100e_lidc-seg-48.py'
-SEG_SVD = 'seg/fcn3d_r3d18-svd-imagenet_4xb4-100e_lidc-seg-48.py'
+SEG_SVD = 'seg/fcn3d_r3d18-svd-in1k_4xb4-100e_lidc-seg-48.py'
 # [config, paper table, default scope, backbone init_cfg]
 ROW_TABLE = [
     (CLS_SCRATCH, 'Table III', 'mmpretrain', None),

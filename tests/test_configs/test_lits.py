@@ -39,13 +39,13 @@ PREPARE = osp.join(REPO, 'tools', 'dataset_converters', 'prepare_lits.py')
 prepare = load_script(PREPARE)
 
 SCRATCH = 'unet3d_r3d18-scratch_8xb2-500e_lits-32x256x256.py'
-OURS = 'unet3d_r3d18-svd-imagenet_8xb2-500e_lits-32x256x256.py'
-FIX_RES1 = 'unet3d_r3d18-svd-imagenet-fix-res1_8xb2-500e_lits-32x256x256.py'
+OURS = 'unet3d_r3d18-svd-in1k_8xb2-500e_lits-32x256x256.py'
+FIX_RES1 = 'unet3d_r3d18-svd-in1k-fix-res1_8xb2-500e_lits-32x256x256.py'
 # [config, Table V row, init switch of configs/_base_/inits, frozen_stages]
 CONFIG_TABLE = [
     (SCRATCH, 'row "Scratch"', 'scratch.py', -1),
-    (OURS, 'row "Ours"', 'svd-imagenet_r3d18.py', -1),
-    (FIX_RES1, 'row "Ours Fix-Res1"', 'svd-imagenet_r3d18.py', 1),
+    (OURS, 'row "Ours"', 'svd-in1k_r3d18.py', -1),
+    (FIX_RES1, 'row "Ours Fix-Res1"', 'svd-in1k_r3d18.py', 1),
 ]
 WIDTH = 4
 WINDOW = (8, 64, 64)

@@ -1,16 +1,16 @@
 # SVD-Net Table V (LiTS liver segmentation), baseline row: 3D U-Net on
-# ResNet3D-18 whose encoder starts from I3D (an ImageNet-1k 2D ResNet-18,
-# inflated), all layers fine-tuned.
+# ResNet3D-18 whose encoder starts from ACS convolutions (the 2D kernels of an
+# ImageNet-1k ResNet-18), all layers fine-tuned.
 # Paper numbers: see paper Table V.
 # Data and schedule of the Scratch row; only the init (the last _base_)
-# differs. Needs checkpoints/r3d18-i3d-in1k_backbone.pth, see
+# differs. Needs checkpoints/r3d18-acs-in1k_backbone.pth, see
 # configs/README.md.
 _base_ = [
     '../_base_/models/unet3d_r3d18.py',
     '../_base_/datasets/lits.py',
     '../_base_/schedules/adam-poly_lits.py',
     'mmseg::_base_/default_runtime.py',
-    '../_base_/inits/i3d-imagenet_r3d18.py',
+    '../_base_/inits/acs-in1k_r3d18.py',
 ]
 model = dict(backbone={{_base_.backbone_init}})
 log_processor = dict(by_epoch=True)

@@ -7,6 +7,6 @@ _base_ = [
     '../../_base_/models/fcn3d_r3d18_lidc.py',
     '../../_base_/datasets/lidc_seg.py',
     '../../_base_/schedules/adam-poly_100e_lidc-seg.py',
-    '../../_base_/inits/i3d-imagenet_r3d18.py',
+    '../../_base_/inits/i3d-in1k_r3d18.py',
 ]
 model = dict(backbone={{_base_.backbone_init}})

@@ -5,6 +5,6 @@ _base_ = [
     '../../_base_/models/r3d18_gap-linear_lidc.py',
     '../../_base_/datasets/lidc_cls.py',
     '../../_base_/schedules/adam-step_100e_lidc.py',
-    '../../_base_/inits/svd-imagenet_r3d18.py',
+    '../../_base_/inits/svd-in1k_r3d18.py',
 ]
 model = dict(backbone={{_base_.backbone_init}})

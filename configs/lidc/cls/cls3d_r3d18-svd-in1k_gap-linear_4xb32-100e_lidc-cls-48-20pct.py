@@ -1,13 +1,13 @@
 # Fig. 4 (LIDC-IDRI malignancy AUC against the fraction of training data),
 # curve "Ours (SVD-Net ImageNet)", point 20 %: the Table III row
-# r3d18-svd-imagenet_gap-linear_4xb32-100e_lidc-cls-48.py
+# cls3d_r3d18-svd-in1k_gap-linear_4xb32-100e_lidc-cls-48.py
 # trained on a fixed, class-stratified 20 % of the training nodules
 # (FractionDataset, seed 0: the same subset in every repeat, nested in the
 # larger fractions; the 100 % point is the Table III row itself). Same
 # schedule: 100 epochs over the subset. Test: the whole test split.
 # Paper value: see paper Fig. 4.
 # Needs checkpoints/r3d18-svd-in1k_backbone.pth, see configs/README.md.
-_base_ = ['./r3d18-svd-imagenet_gap-linear_4xb32-100e_lidc-cls-48.py']
+_base_ = ['./cls3d_r3d18-svd-in1k_gap-linear_4xb32-100e_lidc-cls-48.py']
 train_dataloader = dict(
     dataset=dict(
         _delete_=True,

@@ -8,6 +8,6 @@ _base_ = [
     '../../_base_/models/fcn3d_r3d18_lidc.py',
     '../../_base_/datasets/lidc_seg.py',
     '../../_base_/schedules/adam-poly_100e_lidc-seg.py',
-    '../../_base_/inits/acs-imagenet_r3d18.py',
+    '../../_base_/inits/acs-in1k_r3d18.py',
 ]
 model = dict(backbone={{_base_.backbone_init}})
