@@ -15,7 +15,7 @@ only chains them and prints where the results are:
    from the ``pyradiomics`` sdist;
 5. an LIDC-IDRI-layout set of nodule-centred and background crops is cut
    from those real chest CTs (``svd_mm.utils.lidc_layout``);
-6. the LIDC segmentation row configs ``configs/lidc/seg/`` (Table IV) are
+6. the LIDC segmentation row configs ``configs/lidc/seg/`` (Table III) are
    fine-tuned with ``tools/train.py`` from the SVD weights of step 3 and
    from scratch, same seed, same budget, shrunk to demo size;
 7. both are evaluated with ``tools/test.py`` on the held-out crops, and a

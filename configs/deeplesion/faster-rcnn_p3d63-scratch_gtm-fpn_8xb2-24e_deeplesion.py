@@ -2,11 +2,12 @@
 # "Scratch": Faster R-CNN with GTM + FPN on 9 slices of 2.5 mm, the
 # backbone trained from a random init (GN), 24 epochs, 8 GPUs x 2 volumes.
 # Metric: froc/mFROC (mean sensitivity at 0.5/1/2/4 FPs per image) on the
-# official test split. Paper number: see paper Table VI.
+# official test split.
 # P3D-63: 1x7x7 stem, A/B/C bottlenecks in stages 1-3, 2D units in stage 4,
 # 256/512/1024/2048 channels. The depth shrinks 9 -> 5 -> 3 -> 1 by a
 # slice max-pool (kernel 3, stride 2, centred on the key slice) at the end
 # of stages 2, 3 and 4, with no parameters, so any P3D-63 checkpoint loads.
+# Paper: not reported (Table VI has no P3D-63 Scratch row)
 _base_ = [
     '../_base_/models/faster-rcnn_r3d18_gtm-fpn_deeplesion.py',
     '../_base_/datasets/deeplesion_9slice.py',

@@ -1,6 +1,5 @@
 # SVD-Net Table VII (ablation of the depth modification), P3D-63, row
-# "MS-COCO pre-training without the depth modification". Paper number: see
-# paper Table VII.
+# "MS-COCO pre-training without the depth modification".
 # SVD-Net's pre-training backbones are modified for the 3-slice VDT input:
 # no stride along D, so D=3 at every level (configs/pretrain/coco). This row
 # fine-tunes exactly as the "Ours (MS-COCO)" row of Table VI
@@ -18,6 +17,7 @@
 #   python tools/model_converters/extract_backbone.py \
 #       work_dirs/p3d63-coco-nodepthmod/epoch_72.pth \
 #       checkpoints/p3d63-svd-coco-nodepthmod_backbone.pth
+# Paper: not reported (Table VII has a ResNet3DV1c-18 row only)
 _base_ = ['./faster-rcnn_p3d63-scratch_gtm-fpn_8xb2-24e_deeplesion.py']
 checkpoint_file = 'checkpoints/p3d63-svd-coco-nodepthmod_backbone.pth'
 model = dict(

@@ -1,6 +1,6 @@
 # SVD-Net Table VI (DeepLesion), P3D-63, row "Ours (ImageNet)": the
 # backbone starts from SVD-Net's supervised ImageNet pre-training (VDT),
-# all layers fine-tuned. Paper number: see paper Table VI.
+# all layers fine-tuned.
 # The tree has no P3D ImageNet config of its own; the R3D-18 recipe with
 # the backbone swapped is the pre-training:
 #   python tools/train.py \
@@ -14,6 +14,7 @@
 # The ImageNet pre-training uses BN3d; at 2 volumes per GPU the backbone
 # keeps its BN3d with frozen statistics and affine parameters (mmdet's
 # habit for ImageNet-initialised detectors).
+# Paper: not reported (Table VI has no P3D-63 Ours (ImageNet) row)
 _base_ = ['./faster-rcnn_p3d63-scratch_gtm-fpn_8xb2-24e_deeplesion.py']
 model = dict(
     backbone=dict(

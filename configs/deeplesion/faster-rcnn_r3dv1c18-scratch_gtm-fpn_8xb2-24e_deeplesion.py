@@ -3,7 +3,7 @@
 # GTM + FPN on 9 slices of 2.5 mm, the backbone trained from a random init
 # (GN), 24 epochs, 8 GPUs x 2 volumes. Metric: froc/mFROC (mean
 # sensitivity at 0.5/1/2/4 FPs per image) on the official test split.
-# Paper number: see paper Table VI.
+# Paper: not reported (Table VI has no ResNet3DV1c-18 Scratch row)
 _base_ = [
     '../_base_/models/faster-rcnn_r3d18_gtm-fpn_deeplesion.py',
     '../_base_/datasets/deeplesion_9slice.py',

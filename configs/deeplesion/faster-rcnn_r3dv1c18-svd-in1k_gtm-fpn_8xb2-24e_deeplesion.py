@@ -1,7 +1,7 @@
 # SVD-Net Table VI (DeepLesion), ResNet3DV1c-18, row "Ours (ImageNet)":
 # the backbone starts from SVD-Net's supervised ImageNet pre-training (VDT,
 # configs/pretrain/imagenet/vdt_r3dv1c18_8xb32-100e_in1k.py), all layers
-# fine-tuned. Paper number: see paper Table VI.
+# fine-tuned.
 # The ImageNet pre-training uses BN3d; at 2 volumes per GPU the backbone
 # keeps its BN3d with frozen statistics and affine parameters (mmdet's
 # habit for ImageNet-initialised detectors).
@@ -9,6 +9,7 @@
 #   python tools/model_converters/extract_backbone.py \
 #       work_dirs/vdt_r3dv1c18_8xb32-100e_in1k/epoch_100.pth \
 #       checkpoints/r3dv1c18-svd-in1k_backbone.pth
+# Paper: not reported (Table VI has no ResNet3DV1c-18 Ours (ImageNet) row)
 _base_ = ['./faster-rcnn_r3dv1c18-scratch_gtm-fpn_8xb2-24e_deeplesion.py']
 model = dict(
     backbone=dict(

@@ -4,8 +4,8 @@
 # inference (32x256x256 sliding window, stride 12x128x128, largest
 # connected component) of the other Table V rows; the network is Models
 # Genesis' own (crops and windows are multiples of 8).
-# Paper numbers: see paper Table V.
 # Needs checkpoints/unet3d-genesis_model.pth, see configs/README.md.
+# Paper: Table V "Models Genesis": Dice per case 95.68 ± 0.14, p 0.02
 _base_ = [
     '../_base_/datasets/lits.py',
     '../_base_/schedules/adam-poly_lits.py',

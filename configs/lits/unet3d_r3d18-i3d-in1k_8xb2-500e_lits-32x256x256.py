@@ -1,10 +1,10 @@
 # SVD-Net Table V (LiTS liver segmentation), baseline row: 3D U-Net on
 # ResNet3D-18 whose encoder starts from I3D (an ImageNet-1k 2D ResNet-18,
 # inflated), all layers fine-tuned.
-# Paper numbers: see paper Table V.
 # Data and schedule of the Scratch row; only the init (the last _base_)
 # differs. Needs checkpoints/r3d18-i3d-in1k_backbone.pth, see
 # configs/README.md.
+# Paper: Table V "I3D": Dice per case 94.75 ± 0.57, p 0.00
 _base_ = [
     '../_base_/models/unet3d_r3d18.py',
     '../_base_/datasets/lits.py',

@@ -1,10 +1,10 @@
 # SVD-Net Table V (LiTS liver segmentation), baseline row: 3D U-Net on
 # ResNet3D-18 whose encoder starts from Kinetics (the 3D-ResNets-PyTorch
 # ResNet-18 pre-trained on videos), all layers fine-tuned.
-# Paper numbers: see paper Table V.
 # Data and schedule of the Scratch row; only the init (the last _base_)
 # differs. Needs checkpoints/r3d18-kinetics_backbone.pth, see
 # configs/README.md.
+# Paper: Table V "Kinetics": Dice per case 95.59 ± 0.33, p 0.04
 _base_ = [
     '../_base_/models/unet3d_r3d18.py',
     '../_base_/datasets/lits.py',

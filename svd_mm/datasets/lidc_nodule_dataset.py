@@ -56,8 +56,8 @@ class LIDCNoduleDataset(BaseDataset):
 
     ``task='seg'`` lists every nodule of the split with its mask
     (``mask_key``, the first rater's ``answer1`` by default), for the
-    segmentation of Table IV. ``task='cls'`` lists the nodules with a
-    benign (0) or malignant (1) label for Table III. The label comes from
+    segmentation of Table III. ``task='cls'`` lists the nodules with a
+    benign (0) or malignant (1) label for Table IV. The label comes from
     the malignancy score of the info CSV, read from ``malignancy_key``
     (by default ``malignancy_mode``, the raters' mode that ACS's
     ``LIDCTwoClassDataset`` reads, or ``malignancy`` when the file has no

@@ -11,7 +11,7 @@
   every converted tensor is loaded exactly, and tensors traced back to the
   public checkpoint are equal. The baseline backbones give the feature
   shapes of the scratch rows of their task.
-- The Fig. 4 data-fraction rows differ from their Table III row only in the
+- The Fig. 4 data-fraction rows differ from their Table IV row only in the
   ``FractionDataset`` wrapper; on the LIDC-layout mini set cut from real
   chest CTs their subsets are nested and class-stratified.
 - Every checkpoint follows ``checkpoints/<backbone>-<init>_<part>.pth`` and
@@ -114,7 +114,7 @@ GENESIS_CKPT = 'checkpoints/unet3d-genesis_model.pth'
 FROZEN_BN = dict(type='BN3d', requires_grad=False)
 TRAINED_BN = dict(type='BN3d', requires_grad=True)
 
-# Fig. 4: [fraction row, Table III row]
+# Fig. 4: [fraction row, Table IV row]
 FRACTION_ROWS = [(LIDC_CLS.format(init)[:-3] + f'-{pct}pct.py',
                   LIDC_CLS.format(init), pct / 100)
                  for init in ('scratch', 'svd-in1k')

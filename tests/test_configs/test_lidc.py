@@ -55,11 +55,11 @@ SEG_SCRATCH = 'seg/fcn3d_r3d18-scratch_4xb4-100e_lidc-seg-48.py'
 SEG_SVD = 'seg/fcn3d_r3d18-svd-in1k_4xb4-100e_lidc-seg-48.py'
 # [config, paper table, default scope, backbone init_cfg]
 ROW_TABLE = [
-    (CLS_SCRATCH, 'Table III', 'mmpretrain', None),
-    (CLS_SVD, 'Table III', 'mmpretrain',
+    (CLS_SCRATCH, 'Table IV', 'mmpretrain', None),
+    (CLS_SVD, 'Table IV', 'mmpretrain',
      dict(type='Pretrained', checkpoint=SVD_CKPT)),
-    (SEG_SCRATCH, 'Table IV', 'mmseg', None),
-    (SEG_SVD, 'Table IV', 'mmseg',
+    (SEG_SCRATCH, 'Table III', 'mmseg', None),
+    (SEG_SVD, 'Table III', 'mmseg',
      dict(type='Pretrained', checkpoint=SVD_CKPT)),
 ]
 # width of the tiny models built in these tests

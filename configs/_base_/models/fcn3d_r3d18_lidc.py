@@ -1,4 +1,4 @@
-# LIDC-IDRI nodule segmentation (Table IV): EncoderDecoder3D with a
+# LIDC-IDRI nodule segmentation (Table III): EncoderDecoder3D with a
 # ResNet3D-18 encoder and a light FCN decoder (two conv + x2 upsample
 # stages), CE 1.0 + Dice 0.3.
 #

@@ -1,4 +1,4 @@
-# LIDC-IDRI malignancy classifier (Table III): ResNet3D-18 -> 3D global
+# LIDC-IDRI malignancy classifier (Table IV): ResNet3D-18 -> 3D global
 # average pooling -> linear head with 2 classes (benign / malignant).
 #
 # Strides: the official SVD-Net LIDC classification config

@@ -1,12 +1,14 @@
-# Fig. 4 (LIDC-IDRI malignancy AUC against the fraction of training data),
-# curve "Ours (SVD-Net ImageNet)", point 60 %: the Table III row
+# Extra, not in the paper (the paper's Fig. 4 is DeepLesion, see
+# configs/deeplesion/*pct.py): LIDC-IDRI malignancy AUC against the
+# fraction of training data,
+# curve "Ours (SVD-Net ImageNet)", point 60 %: the Table IV row
 # cls3d_r3d18-svd-in1k_gap-linear_4xb32-100e_lidc-cls-48.py
 # trained on a fixed, class-stratified 60 % of the training nodules
 # (FractionDataset, seed 0: the same subset in every repeat, nested in the
-# larger fractions; the 100 % point is the Table III row itself). Same
+# larger fractions; the 100 % point is the Table IV row itself). Same
 # schedule: 100 epochs over the subset. Test: the whole test split.
-# Paper value: see paper Fig. 4.
 # Needs checkpoints/r3d18-svd-in1k_backbone.pth, see configs/README.md.
+# Paper: not reported (no such experiment in the paper)
 _base_ = ['./cls3d_r3d18-svd-in1k_gap-linear_4xb32-100e_lidc-cls-48.py']
 train_dataloader = dict(
     dataset=dict(

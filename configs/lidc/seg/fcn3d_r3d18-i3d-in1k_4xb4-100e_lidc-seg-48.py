@@ -1,8 +1,8 @@
-# Table IV (LIDC-IDRI nodule segmentation, test Dice), baseline row: 3D
+# Table III (LIDC-IDRI nodule segmentation, test Dice), baseline row: 3D
 # ResNet-18 FCN initialised from I3D (an ImageNet-1k 2D ResNet-18, inflated);
 # only the init (the last _base_) differs from the scratch row.
-# Paper value: see paper Table IV.
 # Needs checkpoints/r3d18-i3d-in1k_backbone.pth, see configs/README.md.
+# Paper: Table III "I3D": Dice 74.98 ± 0.38, p 0.00
 _base_ = [
     '../../_base_/models/fcn3d_r3d18_lidc.py',
     '../../_base_/datasets/lidc_seg.py',

@@ -1,9 +1,9 @@
-# Table IV (LIDC-IDRI nodule segmentation, test Dice), baseline row: the
+# Table III (LIDC-IDRI nodule segmentation, test Dice), baseline row: the
 # 3D U-Net of Models Genesis (encoder and decoder) initialised from
 # Genesis_Chest_CT, fine-tuned whole. Data, schedule and losses (CE 1.0 +
-# Dice 0.3) of the other Table IV rows; the network is Models Genesis' own.
-# Paper value: see paper Table IV.
+# Dice 0.3) of the other Table III rows; the network is Models Genesis' own.
 # Needs checkpoints/unet3d-genesis_model.pth, see configs/README.md.
+# Paper: Table III "Models Genesis": Dice 74.67 ± 0.28, p 0.00
 _base_ = [
     '../../_base_/datasets/lidc_seg.py',
     '../../_base_/schedules/adam-poly_100e_lidc-seg.py',

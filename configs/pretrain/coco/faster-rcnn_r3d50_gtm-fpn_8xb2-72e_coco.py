@@ -1,8 +1,8 @@
 # SVD-Net COCO pre-training, Table II row "ResNet3D-50": Faster R-CNN with
 # GTM + FPN, GN everywhere, from scratch, 72 epochs of multi-scale training
 # (shorter side 384-640) on COCO 2017 train, 8 GPUs x 2 images.
-# Target: bbox mAP 37.0 on COCO 2017 val.
 # The 50-layer bottleneck backbone gives 256/512/1024/2048 channels.
+# Paper: Sec. IV-A "ResNet3D-50": box AP 37.0
 _base_ = ['./faster-rcnn_r3d18_gtm-fpn_8xb2-72e_coco.py']
 norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
 model = dict(

@@ -1,8 +1,8 @@
 # Table II 2D baseline: mmpretrain's plain 2D ResNet-18 on RGB images
 # (N, 3, 224, 224) under the SVD-Net schedule (SGD lr 0.1 + cosine, 100
 # epochs, 8 GPUs x 32), label smoothing 0.1 and the same augmentation as the
-# pseudo-3D rows, minus the VDT. 11.69 M params. Target: see paper Table II
-# (the 3D row it compares with, ResNet3D-18, reaches top-1 73.43).
+# pseudo-3D rows, minus the VDT. 11.69 M params.
+# Paper: Table II "ResNet-18 (2D)": Top 1 Accuracy 70.07, Top 5 Accuracy 89.44
 _base_ = [
     'mmpretrain::_base_/models/resnet18.py',
     '../../_base_/datasets/imagenet_bs32_vdt.py',

@@ -1,5 +1,6 @@
-# SVD-Net pre-training, Table II row "ResNet3D-18 (ours)": top-1 73.43 on
+# SVD-Net pre-training, Table II row "ResNet3D-18 (ours)": top-1 on
 # ImageNet-1k val. 33.67 M params, 15.99 GFLOPs at 1x3x224x224.
+# Paper: Table II "ResNet3D-18": Top 1 Accuracy 73.43, Top 5 Accuracy 91.31
 _base_ = [
     '../../_base_/models/vdt_r3d18_in1k.py',
     '../../_base_/datasets/imagenet_bs32_vdt.py',

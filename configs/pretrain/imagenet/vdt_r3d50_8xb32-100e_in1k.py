@@ -1,8 +1,8 @@
-# SVD-Net pre-training, Table II row "ResNet3D-50": top-1 on ImageNet-1k val
-# (target: see paper Table II). 48.20 M params.
+# SVD-Net pre-training, Table II row "ResNet3D-50": top-1 on ImageNet-1k val.
 # The R3D-18 recipe (VDT volumes (N, 1, 3, 224, 224), 3D GAP, fc, label
 # smoothing 0.1, SGD lr 0.1 + cosine, 8 GPUs x 32) with the 50-layer
 # bottleneck backbone, whose output has 2048 channels.
+# Paper: Table II "ResNet3D-50": Top 1 Accuracy 77.45, Top 5 Accuracy 93.67
 _base_ = [
     '../../_base_/models/vdt_r3d18_in1k.py',
     '../../_base_/datasets/imagenet_bs32_vdt.py',

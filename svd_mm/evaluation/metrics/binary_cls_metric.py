@@ -24,7 +24,7 @@ def _to_numpy(values: ArrayLike) -> np.ndarray:
 @METRICS.register_module()
 class BinaryClsMetric(BaseMetric):
     r"""ROC AUC, accuracy, sensitivity, specificity, precision and F1 of a
-    two-class classifier, as reported for LIDC-IDRI malignancy (Table III).
+    two-class classifier, as reported for LIDC-IDRI malignancy (Table IV).
 
     ``process`` keeps, for each sample, the probability of the positive
     class ``pos_label`` (malignant) and the ground truth. The probability is
