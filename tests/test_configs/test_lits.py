@@ -104,7 +104,7 @@ def test_configs(name, row, init, frozen):
     cfg = _config(name)
     header = open(osp.join(CONFIG_DIR, name)).read().split('\n_base_')[0]
     assert 'SVD-Net Table V' in header and row in header
-    assert 'see paper Table V' in header  # numbers not invented
+    assert '# Paper: Table V' in header  # the paper's number, see test_metafiles
     assert 'svd_mm' in cfg.custom_imports['imports']
     assert cfg.default_scope == 'mmseg'
     backbone = cfg.model.backbone

@@ -42,13 +42,13 @@ LOSS_KEYS = ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox')
 #  (bbox mAP on COCO val) in the header]
 CONFIG_TABLE = [
     ('faster-rcnn_r3d18_gtm-fpn_8xb2-72e_coco.py', 'ResNet3D', 18,
-     [64, 128, 256, 512], 'mAP 34.2'),
+     [64, 128, 256, 512], 'box AP 34.2'),
     ('faster-rcnn_r3d50_gtm-fpn_8xb2-72e_coco.py', 'ResNet3D', 50,
-     [256, 512, 1024, 2048], 'mAP 37.0'),
+     [256, 512, 1024, 2048], 'box AP 37.0'),
     ('faster-rcnn_r3dv1c18_gtm-fpn_8xb2-72e_coco.py', 'ResNet3DV1c', 18,
-     [64, 128, 256, 512], 'see paper Table II'),
+     [64, 128, 256, 512], 'Paper: not reported'),
     ('faster-rcnn_p3d63_gtm-fpn_8xb2-72e_coco.py', 'P3D', 63,
-     [256, 512, 1024, 2048], 'mAP 36.5'),
+     [256, 512, 1024, 2048], 'box AP 36.5'),
 ]
 
 # The tiny runs: {base} is a real config, {channels} its 4 level widths at

@@ -1,4 +1,5 @@
 # SVD-Net pre-training, Table II row "ResNet3D-34": top-1 on ImageNet-1k val.
+# 63.98 M params.
 # The R3D-18 recipe (VDT volumes (N, 1, 3, 224, 224), 3D GAP, fc, label
 # smoothing 0.1, SGD lr 0.1 + cosine, 8 GPUs x 32) with the 34-layer backbone
 # (basic blocks (3, 4, 6, 3), 512-d output: the head is unchanged).

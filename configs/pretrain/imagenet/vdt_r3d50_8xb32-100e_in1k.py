@@ -1,4 +1,5 @@
 # SVD-Net pre-training, Table II row "ResNet3D-50": top-1 on ImageNet-1k val.
+# 48.20 M params.
 # The R3D-18 recipe (VDT volumes (N, 1, 3, 224, 224), 3D GAP, fc, label
 # smoothing 0.1, SGD lr 0.1 + cosine, 8 GPUs x 32) with the 50-layer
 # bottleneck backbone, whose output has 2048 channels.
