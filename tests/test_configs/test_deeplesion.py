@@ -199,8 +199,16 @@ BASELINE_ROWS = [
 ]
 
 
+# Fig. 4: [fraction row, its Table VI row, fraction]
+FRACTION_ROWS = [(name_of('r3d18', init)[:-3] + f'-{pct}pct.py',
+                  name_of('r3d18', init), pct / 100)
+                 for init in ('scratch', 'svd-coco', 'svd-in1k')
+                 for pct in (20, 40, 60, 80)]
+
+
 def test_every_config_is_in_the_table():
-    rows = [r[0] for r in CONFIG_TABLE] + BASELINE_ROWS
+    rows = ([r[0] for r in CONFIG_TABLE] + BASELINE_ROWS +
+            [r[0] for r in FRACTION_ROWS])
     assert sorted(f for f in os.listdir(CONFIG_DIR)
                   if f.endswith('.py')) == sorted(rows)
     readme = open(osp.join(CONFIG_DIR, 'README.md')).read()
@@ -422,6 +430,73 @@ def test_nodepthmod_pretraining_has_ordinary_depth_strides():
             torch.Size([1, c, 16 // 2**i, 24 // 2**i])
             for i, c in enumerate(channels)
         ]
+
+
+@pytest.mark.parametrize('name,base,fraction', FRACTION_ROWS,
+                         ids=[row[0] for row in FRACTION_ROWS])
+def test_fraction_row_is_its_table_row_on_a_subset(name, base, fraction):
+    cfg, base_cfg = (Config.fromfile(config_path(n)) for n in (name, base))
+    assert 'Fig. 4' in config_header(config_path(name))
+    assert cfg.train_dataloader.dataset == dict(
+        type='FractionDataset',
+        fraction=fraction,
+        seed=0,
+        dataset=base_cfg.train_dataloader.dataset)
+    expected, actual = base_cfg.to_dict(), cfg.to_dict()
+    for d in (expected, actual):
+        d['train_dataloader'].pop('dataset')
+        d.pop('filename', None)
+    assert actual == expected
+
+
+def _with_copies_of_the_train_image(ann_file, num_images):
+    """The prepared train json with its one key slice listed
+    ``num_images`` times (new image and annotation ids)."""
+    import json
+    with open(ann_file) as f:
+        coco = json.load(f)
+    (image, ), anns = coco['images'], coco['annotations']
+    coco['images'] = [dict(image, id=i + 1) for i in range(num_images)]
+    coco['annotations'] = [
+        dict(ann, id=i * len(anns) + k + 1, image_id=i + 1)
+        for i in range(num_images) for k, ann in enumerate(anns)
+    ]
+    with open(ann_file, 'w') as f:
+        json.dump(coco, f)
+
+
+def test_fraction_subsets_on_real_ct(mini_deeplesion):
+    """The Fig. 4 rows' training sets, built by mmdet from the prepared
+    DeepLesion json of real CT (its key slice listed 10 times): 2/4/6/8
+    images, nested, and the same subsets for the three curves."""
+    import copy
+
+    from mmdet.registry import DATASETS
+    from mmengine.registry import DefaultScope
+    ann_file = mini_deeplesion['root'] / 'annotations' / 'fig4_train.json'
+    ann_file.write_text(
+        (mini_deeplesion['root'] / 'annotations' /
+         'deeplesion_train.json').read_text())
+    _with_copies_of_the_train_image(str(ann_file), 10)
+    subsets = {}
+    for name, base, fraction in FRACTION_ROWS:
+        dataset_cfg = copy.deepcopy(
+            Config.fromfile(config_path(name)).train_dataloader.dataset)
+        dataset_cfg.dataset.update(
+            data_root=f"{mini_deeplesion['root']}{os.sep}",
+            ann_file=str(ann_file))
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            dataset = DATASETS.build(dataset_cfg)
+        ids = {dataset.get_data_info(i)['img_id'] for i in range(len(dataset))}
+        assert len(ids) == round(fraction * 10), name
+        subsets[(base, fraction)] = ids
+    fractions = sorted({f for _, _, f in FRACTION_ROWS})
+    for base in {b for _, b, _ in FRACTION_ROWS}:
+        for small, large in zip(fractions, fractions[1:]):
+            assert subsets[(base, small)] < subsets[(base, large)]
+        for fraction in fractions:  # one subset for every curve
+            assert subsets[(base, fraction)] == subsets[(FRACTION_ROWS[0][1],
+                                                         fraction)]
 
 
 # --------------------------------------------------------------------------
