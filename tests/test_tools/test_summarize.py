@@ -268,3 +268,106 @@ def test_run_repeats_errors(tmp_path):
     # --ckpt best without a best checkpoint
     with pytest.raises(FileNotFoundError, match='exactly one best_'):
         run_repeats.find_checkpoint(str(tmp_path), 'best')
+
+
+# --------------------------------------------------------------------------
+# --paper: the paper's values beside yours
+# --------------------------------------------------------------------------
+def _paper():
+    from svd_mm.testing import find_paper_tables, parse_paper_tables
+    path = find_paper_tables(REPO)
+    if path is None:
+        pytest.skip('../shared/PAPER_TABLES.md is not beside this checkout')
+    return parse_paper_tables(path)
+
+
+# identical top-5 accuracies of the seeds: scipy warns about the variance
+@pytest.mark.filterwarnings('ignore::RuntimeWarning')
+def test_summarize_paper_on_real_runs(repeats, tmp_path, capsys):
+    """The tiny runs are the Table II recipe (VDT + ResNet3D-18): compared
+    with the paper's ResNet3D-18 and ResNet3D-34 rows."""
+    table2 = {r['model']: r for r in _paper()['Table II']}
+    rows_of = {
+        'lr0.05': 'configs/pretrain/imagenet/vdt_r3d18_8xb32-100e_in1k.py',
+        'lr0.01': 'vdt_r3d34_8xb32-100e_in1k'
+    }
+    out = str(tmp_path / 'paper')
+    rows = summarize.main(
+        [f'{name}={work_dir}' for name, work_dir in repeats.items()] + [
+            '--reference', 'lr0.05', '--paper', '--rows',
+            *[f'{k}={v}' for k, v in rows_of.items()], '--out', out
+        ])
+    printed = capsys.readouterr().out
+    for row, model in zip(rows, ('ResNet3D-18', 'ResNet3D-34')):
+        top1 = row['paper']['accuracy/top1']
+        assert top1['value'] == float(table2[model]['top-1'])
+        assert row['paper']['accuracy/top5']['value'] == float(
+            table2[model]['top-5'])
+        mean = row['metrics']['accuracy/top1']['mean']  # % already
+        line = next(line for line in printed.splitlines()
+                    if line.startswith(f"| {row['method']} |"))
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        assert cells[2].startswith(f'{mean:.2f} ± ')
+        assert cells[3] == table2[model]['top-1']
+        assert cells[4] == f"{mean - float(table2[model]['top-1']):+.2f}"
+        assert cells[6] == '–'  # Table II has no t-test
+    assert 'top-1' not in printed  # the metafile's names, not the file's
+    assert '- lr0.01: vdt_r3d34_8xb32-100e_in1k: Table II "ResNet3D-34": ' \
+        'Top 1 Accuracy 76.11, Top 5 Accuracy 92.71' in printed
+    table = list(csv.DictReader(open(out + '.csv')))
+    assert float(table[1]['accuracy/top1_paper']) == 76.11
+    assert float(table[1]['accuracy/top1_paper_diff']) == pytest.approx(
+        rows[1]['metrics']['accuracy/top1']['mean'] - 76.11)
+    # without --rows the config comes from repeats.json: the tiny test
+    # config is no table row
+    with pytest.raises(SystemExit, match='has no entry in the metafiles'):
+        summarize.main([f'lr0.05={repeats["lr0.05"]}', '--paper'])
+
+
+def _repeats_json(work_dir, config):
+    with open(osp.join(work_dir, 'repeats.json'), 'w') as f:
+        json.dump(dict(config=config), f)
+
+
+def test_summarize_paper_table4_p_values(tmp_path, capsys):
+    """Rows named by repeats.json: fractions become %, the paper's p-value
+    (of AUC in Table IV) stands next to yours."""
+    table4 = {r['method']: r for r in _paper()['Table IV']}
+    ours_auc, scratch_auc = [0.948, 0.951, 0.946], [0.925, 0.931, 0.928]
+    ours = _fake_runs(tmp_path, 'ours', {
+        'binary/auc': ours_auc, 'binary/f1': [0.72, 0.73, 0.71]})
+    scratch = _fake_runs(tmp_path, 'scratch', {
+        'binary/auc': scratch_auc, 'binary/f1': [0.70, 0.71, 0.72]})
+    cls = 'configs/lidc/cls/cls3d_r3d18-{}_gap-linear_4xb32-100e_lidc-cls-48.py'
+    _repeats_json(ours, cls.format('svd-in1k'))
+    _repeats_json(scratch, cls.format('scratch'))
+    rows = summarize.main([f'Ours={ours}', f'Scratch={scratch}', '--paper'])
+    printed = capsys.readouterr().out
+    line = next(line for line in printed.splitlines()
+                if line.startswith('| Scratch |'))
+    cells = [c.strip() for c in line.strip('|').split('|')]
+    auc = np.array(scratch_auc) * 100
+    # binary/auc: yours, paper, difference, p, paper p
+    assert cells[2] == f'{auc.mean():.2f} ± {np.std(auc, ddof=1):.2f}'
+    assert cells[3] == table4['Scratch']['AUC']  # '92.75 ± 0.58'
+    assert cells[4] == f'{auc.mean() - 92.75:+.2f}'
+    p = stats.ttest_ind(scratch_auc, ours_auc).pvalue
+    assert cells[5] == f'{p:.3g}'
+    assert cells[6] == table4['Scratch']['p']  # '0.00'
+    # binary/f1: the paper's value, no paper p-value (it tests AUC only)
+    assert cells[8] == table4['Scratch']['F1']
+    assert cells[11] == '–'
+    assert rows[0]['paper']['binary/auc']['p'] is None  # Ours: reference
+    # a metric the paper does not report for the row
+    other = _fake_runs(tmp_path, 'other', {'binary/auc': [0.9, 0.91],
+                                           'loss': [1.0, 1.1]})
+    _repeats_json(other, cls.format('scratch'))
+    rows = summarize.main([other, '--paper', '--metrics', 'loss'])
+    assert rows[0]['paper'] == {'loss': None}
+    assert '| other | 2 | 1.05 ± 0.07 | – | – | (ref.) | – |' in (
+        capsys.readouterr().out)
+    bare = _fake_runs(tmp_path, 'bare', {'binary/auc': [0.9, 0.91]})
+    with pytest.raises(SystemExit, match='repeats.json does not exist'):
+        summarize.main([bare, '--paper'])
+    with pytest.raises(SystemExit, match='--rows names no method'):
+        summarize.main([bare, '--paper', '--rows', f'x={cls}'])

@@ -16,6 +16,19 @@ Example::
         --metrics auc accuracy --out work_dirs/lidc_table
 
 writes ``work_dirs/lidc_table.md`` and ``work_dirs/lidc_table.csv``.
+
+With ``--paper`` each method is also compared with the paper: its row of
+the paper is the metafile entry (``configs/**/metafile.yml``) of the config
+that ``tools/run_repeats.py`` recorded in ``WORK_DIR/repeats.json``, or the
+config or entry name given with ``--rows NAME=CONFIG``. For each metric the
+paper reports, the table then shows your mean ± std in the paper's unit
+(e.g. AUC in %), the paper's value (± std), the difference, your t-test
+p-value and the paper's (printed for the table's main metric only)::
+
+    python tools/analysis/summarize.py \\
+        Ours=work_dirs/cls3d_r3d18-svd-in1k_gap-linear_4xb32-100e_lidc-cls-48 \\
+        Scratch=work_dirs/cls3d_r3d18-scratch_gap-linear_4xb32-100e_lidc-cls-48 \\
+        --reference Ours --metrics binary/auc --paper
 """
 import argparse
 import csv
@@ -31,6 +44,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from scipy import stats
+
+from svd_mm.utils.paper_results import (find_model, load_model_index,
+                                        paper_metrics, paper_text)
 
 Runs = Dict[str, List[Dict[str, float]]]
 
@@ -68,6 +84,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=int,
         default=2,
         help='decimals of mean and std (default: 2)')
+    parser.add_argument(
+        '--paper',
+        action='store_true',
+        help="show the paper's value of each metric beside yours, from the "
+        'metafiles (configs/**/metafile.yml)')
+    parser.add_argument(
+        '--rows',
+        nargs='+',
+        default=[],
+        metavar='NAME=CONFIG',
+        help='with --paper: the config (or metafile entry name) of a method '
+        'whose work dir has no repeats.json of tools/run_repeats.py')
     parser.add_argument(
         '--out',
         help='write OUT.md and OUT.csv (the CSV keeps full precision)')
@@ -196,9 +224,12 @@ def to_csv(rows: List[dict]) -> str:
     metrics = list(rows[0]['metrics'])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator='\n')
+    stats_ = ('mean', 'std', 'p')
+    with_paper = 'paper' in rows[0]
+    if with_paper:
+        stats_ += ('paper', 'paper_std', 'paper_diff', 'paper_p')
     writer.writerow(['method', 'n'] + [
-        f'{metric}_{stat}' for metric in metrics
-        for stat in ('mean', 'std', 'p')
+        f'{metric}_{stat}' for metric in metrics for stat in stats_
     ])
     for row in rows:
         cells = [row['method'], row['n']]
@@ -208,8 +239,96 @@ def to_csv(rows: List[dict]) -> str:
                 repr(m['mean']),
                 repr(m['std']), '' if m['p'] is None else repr(m['p'])
             ]
+            if with_paper:
+                cells += _paper_csv(m, row['paper'][metric])
         writer.writerow(cells)
     return out.getvalue()
+
+
+def method_config(work_dir: str) -> str:
+    """The config that ``tools/run_repeats.py`` ran in ``work_dir``."""
+    path = osp.join(work_dir, 'repeats.json')
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{path} does not exist: name the config of this method with '
+            '--rows NAME=CONFIG')
+    with open(path) as f:
+        return json.load(f)['config']
+
+
+def add_paper(rows: List[dict], configs: Dict[str, str]) -> None:
+    """Add the paper's numbers to the rows of :func:`summarize`.
+
+    Each row gets ``paper_row`` (the metafile entry's one-line summary) and
+    ``paper``: ``{metric: dict(value, std, p, scale, digits) or None}``, the
+    paper's value of each summarised metric (None where the paper has none).
+
+    Args:
+        rows (list[dict]): The rows of :func:`summarize`.
+        configs (dict[str, str]): Method -> config path or entry name.
+    """
+    models = load_model_index()
+    for row in rows:
+        entry = find_model(configs[row['method']], models)
+        values = paper_metrics(entry)
+        row['paper_row'] = f"{entry['Name']}: {paper_text(entry)}"
+        row['paper'] = {m: values.get(m) for m in row['metrics']}
+
+
+def _paper_cells(mine: dict, paper: Optional[dict],
+                 digits: int) -> List[str]:
+    """yours (paper unit), paper, difference, p, paper p."""
+    if paper is None:  # yours as measured
+        return [
+            f"{mine['mean']:.{digits}f} ± {mine['std']:.{digits}f}", '–',
+            '–',
+            _p_text(mine['p']), '–'
+        ]
+    scale, d = paper['scale'], paper['digits']
+    mean, std = mine['mean'] * scale, mine['std'] * scale
+    ref = f"{paper['value']:.{d}f}"
+    if paper['std'] is not None:
+        ref += f" ± {paper['std']:.{d}f}"
+    return [
+        f'{mean:.{d}f} ± {std:.{d}f}', ref, f"{mean - paper['value']:+.{d}f}",
+        _p_text(mine['p']), '–' if paper['p'] is None else
+        f"{paper['p']:.2f}"
+    ]
+
+
+def to_markdown_paper(rows: List[dict], digits: int = 2) -> str:
+    """The table with the paper's values (rows from :func:`add_paper`)."""
+    metrics = list(rows[0]['metrics'])
+    header = ['Method', 'n']
+    for metric in metrics:
+        header += [
+            f'{metric} (yours)', f'{metric} (paper)', 'Δ', 'p', 'p (paper)'
+        ]
+    lines = [
+        '| ' + ' | '.join(header) + ' |',
+        '|' + '|'.join(['---'] * len(header)) + '|'
+    ]
+    for row in rows:
+        cells = [row['method'], str(row['n'])]
+        for metric in metrics:
+            cells += _paper_cells(row['metrics'][metric],
+                                  row['paper'][metric], digits)
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    lines.append('')
+    lines += [f"- {row['method']}: {row['paper_row']}" for row in rows]
+    return '\n'.join(lines) + '\n'
+
+
+def _paper_csv(mine: dict, paper: Optional[dict]) -> list:
+    """paper value, its std, yours minus it (paper unit), paper p."""
+    if paper is None:
+        return [''] * 4
+    return [
+        repr(paper['value']), '' if paper['std'] is None else repr(
+            paper['std']),
+        repr(mine['mean'] * paper['scale'] - paper['value']),
+        '' if paper['p'] is None else repr(paper['p'])
+    ]
 
 
 def parse_methods(specs: Sequence[str]) -> Dict[str, str]:
@@ -238,9 +357,19 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
             args.metrics,
             equal_var=not args.welch,
             ddof=args.ddof)
+        if args.paper:
+            configs = parse_methods(args.rows)
+            unknown = set(configs) - set(methods)
+            if unknown:
+                raise KeyError(f'--rows names no method: {sorted(unknown)}')
+            for name, work_dir in methods.items():
+                configs.setdefault(name, method_config(work_dir))
+            add_paper(rows, configs)
     except (FileNotFoundError, KeyError, ValueError) as e:
         sys.exit(f'error: {e}')
-    markdown = to_markdown(rows, args.digits)
+    markdown = (
+        to_markdown_paper(rows, args.digits)
+        if args.paper else to_markdown(rows, args.digits))
     test = "Welch's" if args.welch else "Student's"
     print(markdown + f'\nmean ± std (ddof={args.ddof}) over the seeds; p: '
           f"{test} two-sample t-test against {reference!r}")
