@@ -481,3 +481,36 @@ def test_fraction_subsets_on_real_ct(tmp_path):
     # the curves of Fig. 4 share their training subsets
     for (base, fraction), paths in subsets.items():
         assert paths == subsets[(FRACTION_ROWS[0][1], fraction)]
+
+
+# --------------------------------------------------------------------------
+# ACS scratch (Tables III and IV): ACS convolutions, random init
+# --------------------------------------------------------------------------
+ACS_SCRATCH_ROWS = [(LIDC_CLS.format('acs-scratch'), 'lidc-cls'),
+                    (LIDC_SEG.format('acs-scratch'), 'lidc-seg')]
+
+
+@pytest.mark.parametrize('name,task', ACS_SCRATCH_ROWS,
+                         ids=[row[0] for row in ACS_SCRATCH_ROWS])
+def test_acs_scratch_row_is_the_acs_row_without_weights(name, task):
+    scope, scratch, in_shape, out_shapes = TASKS[task]
+    cfg = load_config(name).to_dict()
+    acs = load_config(name.replace('acs-scratch', 'acs-in1k')).to_dict()
+    backbone, acs_backbone = cfg['model']['backbone'], acs['model'][
+        'backbone']
+    assert backbone['init_cfg'] is None
+    assert acs_backbone.pop('init_cfg')['type'] == 'Pretrained'
+    backbone.pop('init_cfg')
+    # the same network and recipe as the ACS (ImageNet) row
+    for d in (cfg, acs):
+        d.pop('filename', None)
+    assert cfg == acs
+    assert backbone['conv_cfg'] == dict(type='ACSConv')
+    model = build_model(tiny_model_cfg(name, task), scope)
+    model.init_weights()
+    convs = [m for m in model.backbone.modules() if type(m).__name__ ==
+             'ACSConv3d']
+    assert len(convs) == 20  # every 3x3x3 and 1x1x1 conv of ResNet3D-18
+    with torch.no_grad():
+        feats = model.backbone(torch.rand(1, 1, *in_shape))
+    assert [tuple(f.shape[1:]) for f in feats] == out_shapes
