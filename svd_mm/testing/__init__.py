@@ -1,3 +1,4 @@
+from .froc_reference import froc_reference
 from .model_utils import (Table2Classifier, all_zeros, check_norm_state,
                           is_block, is_norm, table2_complexity)
 
@@ -5,3 +6,4 @@ __all__ = [
     'all_zeros', 'check_norm_state', 'is_block', 'is_norm', 'Table2Classifier',
     'table2_complexity'
 ]
+__all__ += ['froc_reference']
