@@ -160,9 +160,10 @@ class FROCMetric(BaseMetric):
        count in ``num_images``. This is the default, ``curve='reference'``.
     6. Beyond the last FP (``F / num_images`` for ``F`` FPs in all), where
        the reference reports nothing, the sensitivity is the final one (all
-       detections used). At 0 FPs per image it is the sensitivity before
-       the first FP (where the reference's ``interp1d`` gives NaN or the
-       first detection's).
+       detections used). Where the reference's ``interp1d`` is not finite
+       (-inf or NaN: at rates up to its first point when the first two
+       detections share their FP count, e.g. at 0 FPs per image) it is the
+       sensitivity before the first FP, the value just to the right.
 
     ``curve='max'`` reads instead "the best sensitivity with ``f`` FPs":
     the curve has the point ``(f / num_images, s(f))`` for ``f = 0..F``,
