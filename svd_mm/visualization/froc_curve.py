@@ -5,9 +5,60 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-__all__ = ['plot_froc']
+__all__ = ['plot_froc', 'read_froc_curve']
 
 Curve = Tuple[Sequence[float], Sequence[float]]
+
+
+def read_froc_curve(fps_per_image: Sequence[float],
+                    sensitivity: Sequence[float],
+                    fp_rates: Union[float, Sequence[float]]) -> np.ndarray:
+    """Read the sensitivities of a FROC curve at given FPs per image.
+
+    The curve is the polyline through its points, which may share their FP
+    rate (a vertical step). At a rate equal to the rate of one or more
+    points the first of them is read; between two rates the polyline is
+    interpolated linearly; before the first and after the last point the
+    curve is flat. This is the reading of
+    ``scipy.interpolate.interp1d`` inside the curve, so both curves of
+    :meth:`svd_mm.evaluation.metrics.FROCMetric.calculate` (the step curve
+    of ``curve='reference'`` and the polyline of ``curve='max'``) give back
+    the metric's sensitivities exactly.
+
+    Args:
+        fps_per_image (Sequence[float]): FPs per image of the points,
+            non-decreasing.
+        sensitivity (Sequence[float]): Sensitivity of each point.
+        fp_rates (float | Sequence[float]): FPs per image to read.
+
+    Returns:
+        np.ndarray: The sensitivities at ``fp_rates``, float64, of the
+        shape of ``fp_rates``.
+
+    Examples:
+        >>> from svd_mm.visualization import read_froc_curve
+        >>> steps = ([0., 1., 1., 2., 2.], [.2, .2, .6, .6, .9])
+        >>> read_froc_curve(*steps, [0.5, 1, 1.5, 2, 3]).tolist()
+        [0.2, 0.2, 0.6, 0.6, 0.9]
+        >>> read_froc_curve([0., 1.], [.2, .6], [0.5, 1]).tolist()
+        [0.4, 0.6]
+    """
+    xs = np.asarray(fps_per_image, dtype=np.float64).reshape(-1)
+    ys = np.asarray(sensitivity, dtype=np.float64).reshape(-1)
+    rates = np.asarray(fp_rates, dtype=np.float64)
+    if xs.shape != ys.shape or xs.size == 0:
+        raise ValueError(
+            'A FROC curve needs as many FPs per image as sensitivities (at '
+            f'least one), but got {xs.size} and {ys.size}')
+    if np.any(np.diff(xs) < 0):
+        raise ValueError('FPs per image of a FROC curve must be '
+                         'non-decreasing')
+    first = np.searchsorted(xs, rates, side='left')
+    at_point = np.minimum(first, xs.size - 1)
+    exact = (first < xs.size) & (xs[at_point] == rates)
+    # np.interp brackets a rate strictly between two distinct FP rates with
+    # the neighbouring points even where points repeat an FP rate.
+    return np.where(exact, ys[at_point], np.interp(rates, xs, ys))
 
 
 def plot_froc(curves: Union[Curve, Dict[str, Curve]],
@@ -19,10 +70,11 @@ def plot_froc(curves: Union[Curve, Dict[str, Curve]],
               dpi: int = 100) -> str:
     """Draw one or more FROC curves and write them to a PNG file.
 
-    Each curve is drawn as the polyline through its points (the curve that
-    :class:`~svd_mm.evaluation.metrics.FROCMetric` interpolates), and its
-    sensitivities at ``fp_rates`` are marked and listed in the legend with
-    their mean.
+    Each curve is drawn as the polyline through its points (points that
+    share their FP rate draw a vertical step), flat after its last point.
+    Its sensitivities at ``fp_rates``, read with :func:`read_froc_curve`
+    (the reading of :class:`~svd_mm.evaluation.metrics.FROCMetric`), are
+    marked and listed in the legend with their mean.
 
     The figure is drawn on matplotlib's Agg canvas directly, so neither the
     global backend nor ``pyplot`` state is touched.
@@ -84,7 +136,7 @@ def plot_froc(curves: Union[Curve, Dict[str, Curve]],
         # sensitivity stays at its final value after the last FP.
         xs = np.append(fps, max(max_fp, fps[-1]))
         ys = np.append(sens, sens[-1])
-        at = np.interp(fp_rates, fps, sens)
+        at = read_froc_curve(fps, sens, fp_rates)
         text = ', '.join(f'{v:.3f}' for v in at)
         name = f'{label} ' if label else ''
         line, = ax.plot(

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from svd_mm.visualization import plot_froc
+from svd_mm.visualization import plot_froc, read_froc_curve
 
 CURVE = ([0., 0.25, 0.5, 1., 2., 3.5], [0.3, 0.45, 0.6, 0.7, 0.8, 0.82])
 
@@ -64,3 +64,37 @@ def test_plot_froc_bad_inputs(tmp_path):
     # FPs per image must not decrease
     with pytest.raises(ValueError, match='non-decreasing'):
         plot_froc(([0., 2., 1.], [0.1, 0.2, 0.3]), png)
+
+
+# [curve (fps_per_image, sensitivity), rates, sensitivities]
+READ_CASES = [
+    # a polyline: linear interpolation, flat at both ends
+    [([0., 1., 2.], [.2, .6, .7]), [0, .5, 1, 1.5, 2, 9],
+     [.2, .4, .6, .65, .7, .7]],
+    # a step curve: at a shared FP rate the first point, flat in between
+    [([0., 1., 1., 2., 2.], [.2, .2, .6, .6, .9]), [0, .5, 1, 1.5, 2, 3],
+     [.2, .2, .2, .6, .6, .9]],
+    # a curve that starts after 0 FPs
+    [([.5, 1.], [.3, .5]), [0, .5, .75], [.3, .3, .4]],
+    # a single point
+    [([0.], [.8]), [0, 4], [.8, .8]],
+]
+
+
+@pytest.mark.parametrize('curve,rates,expected', READ_CASES)
+def test_read_froc_curve(curve, rates, expected):
+    out = read_froc_curve(*curve, rates)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-15)
+    assert read_froc_curve(*curve, rates[1]).shape == ()
+
+
+def test_read_froc_curve_bad_inputs():
+    # as many FP rates as sensitivities
+    with pytest.raises(ValueError, match='as many'):
+        read_froc_curve([0., 1.], [.5], 1)
+    # no point
+    with pytest.raises(ValueError, match='at least one'):
+        read_froc_curve([], [], 1)
+    # FPs per image must not decrease
+    with pytest.raises(ValueError, match='non-decreasing'):
+        read_froc_curve([0., 2., 1.], [.1, .2, .3], 1)

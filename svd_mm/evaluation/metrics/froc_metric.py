@@ -14,9 +14,12 @@ from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
+from svd_mm.visualization.froc_curve import read_froc_curve
+
 __all__ = ['FROCMetric', 'box_hits']
 
 HIT_CRITERIA = ('iou', 'iobb', 'center')
+CURVES = ('reference', 'max')
 
 
 def box_hits(det_bboxes: np.ndarray,
@@ -129,7 +132,9 @@ class FROCMetric(BaseMetric):
 
     Detection is class-agnostic (DeepLesion has one class, ``lesion``). The
     sensitivity at ``r`` false positives (FPs) per image is computed with
-    the rule of the DeepLesion evaluation:
+    the rule of the DeepLesion evaluation that 3DCE and MP3D use (the
+    ``FROC`` and ``sens_at_FP`` functions of ``mmdet/datasets/lesion.py`` in
+    urmagicsmine/MP3D, behind the paper's Table VI):
 
     1. The detections of all images are pooled and sorted by score,
        highest first (ties keep the image order, then the order within the
@@ -143,14 +148,38 @@ class FROCMetric(BaseMetric):
        box (``ignored_instances``), then it is neither.
     4. A detection that only re-hits lesions already found is neither a TP
        nor an FP.
-    5. After the ``f``-th FP the curve has the point
-       ``(f / num_images, s(f))`` where ``s(f)`` is the fraction of lesions
-       found before the ``(f + 1)``-th FP (the best sensitivity with ``f``
-       FPs); ``f`` runs from 0 to the total number of FPs. Images without
-       lesions count in ``num_images``.
-    6. The sensitivity at each rate of ``fp_rates`` is read off this curve
-       by linear interpolation; beyond the last FP it is the final
-       sensitivity (all detections used).
+    5. The reference interpolates the per-detection curve
+       ``(fps_k / num_images, tps_k / num_lesions)`` (FPs and lesions found
+       up to the ``k``-th detection) with ``interp1d``. As an FP finds no
+       lesion, this reads, at ``r`` FPs per image, the fraction of lesions
+       found before the ``c``-th FP, where ``c`` is the smallest count with
+       ``c / num_images >= r``: a step curve, constant for
+       ``r`` in ``((c - 1) / num_images, c / num_images]``. At exactly ``c``
+       FPs it is the sensitivity at the detection that is the ``c``-th FP,
+       not counting the lesions found after it. Images without lesions
+       count in ``num_images``. This is the default, ``curve='reference'``.
+    6. Beyond the last FP (``F / num_images`` for ``F`` FPs in all), where
+       the reference reports nothing, the sensitivity is the final one (all
+       detections used). Where the reference's ``interp1d`` is not finite
+       (-inf or NaN: at rates up to its first point when the first two
+       detections share their FP count, e.g. at 0 FPs per image) it is the
+       sensitivity before the first FP, the value just to the right.
+
+    ``curve='max'`` reads instead "the best sensitivity with ``f`` FPs":
+    the curve has the point ``(f / num_images, s(f))`` for ``f = 0..F``,
+    ``s(f)`` the fraction of lesions found before the ``(f + 1)``-th FP
+    (``s(F)``: all detections), read by linear interpolation. It is never
+    lower than the reference reading (higher by up to the lesions found
+    between two FPs, a gap that shrinks with more images) and is not how
+    the paper's numbers were computed.
+
+    Deliberate differences from the reference, both outside its
+    definition: equal scores keep the input order (image order, then the
+    order within the image), where the reference leaves their order to
+    numpy's unstable ``argsort``; hits on ``ignored_instances`` count as
+    neither TP nor FP (the reference drops ``iscrowd`` boxes, so a
+    detection on one is an FP there). Boxes are compared in float64 (the
+    reference computes the IoU of mmdet's float32 results in float32).
 
     The main metric ``froc/mFROC`` is the mean of the sensitivities at
     ``fp_rates`` (0.5, 1, 2 and 4 FPs per image by default), also reported
@@ -159,7 +188,10 @@ class FROCMetric(BaseMetric):
     The computation is vectorised: every (detection, ground truth) pair of
     the same image is tested at once, and the first detection (in score
     order) that hits each lesion is found with a ``minimum`` reduction, so
-    the greedy rule above is exact without a loop over detections.
+    the greedy rule above is exact without a loop over detections. It
+    equals a plain-loop transcription of the reference
+    (:func:`svd_mm.testing.froc_reference`) to the last bit up to the
+    last FP.
 
     The predictions of mmdet detectors are rescaled to the original image,
     so the ground-truth boxes in the data samples must be too: load the
@@ -184,6 +216,10 @@ class FROCMetric(BaseMetric):
             inside the lesion box). Defaults to ``'iou'``.
         hit_thr (float): Threshold of ``'iou'`` / ``'iobb'``.
             Defaults to 0.5.
+        curve (str): How the curve is read: ``'reference'`` (the DeepLesion
+            evaluation behind the paper's tables, rule 5) or ``'max'`` (the
+            best sensitivity with ``f`` FPs, interpolated; higher, not the
+            paper's reading). Defaults to ``'reference'``.
         with_map (bool): Also report the VOC-style (area) average precision
             at IoU ``hit_thr`` (0.5 with the other criteria) as
             ``froc/mAP`` (mmdet's ``eval_map``, one-to-one matching per
@@ -209,7 +245,16 @@ class FROCMetric(BaseMetric):
         >>> out['sensitivities'].tolist()
         [1.0, 1.0]
         >>> out['curve_fps'].tolist(), out['curve_sens'].tolist()
-        ([0.0, 0.5, 1.0], [1.0, 1.0, 1.0])
+        ([0.0, 0.5, 0.5, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 1.0])
+        >>> # a miss, then the lesion: found after the first FP
+        >>> dets = [np.array([[50., 50., 60., 60.], [10., 10., 30., 30.]])]
+        >>> scores, gts = [np.array([0.9, 0.8])], gts[:1]
+        >>> FROCMetric.calculate(dets, scores, gts, (0.5, 1, 2)
+        ...                      )['sensitivities'].tolist()
+        [0.0, 0.0, 1.0]
+        >>> FROCMetric.calculate(dets, scores, gts, (0.5, 1, 2), curve='max'
+        ...                      )['sensitivities'].tolist()
+        [0.5, 1.0, 1.0]
     """
     default_prefix: Optional[str] = 'froc'
 
@@ -217,6 +262,7 @@ class FROCMetric(BaseMetric):
                  fp_rates: Sequence[float] = (0.5, 1, 2, 4),
                  hit_criterion: str = 'iou',
                  hit_thr: float = 0.5,
+                 curve: str = 'reference',
                  with_map: bool = False,
                  plot_dir: Optional[str] = None,
                  collect_device: str = 'cpu',
@@ -233,9 +279,13 @@ class FROCMetric(BaseMetric):
                              f'but got {hit_criterion!r}')
         if hit_criterion != 'center' and not 0. < hit_thr <= 1.:
             raise ValueError(f'hit_thr must be in (0, 1], but got {hit_thr}')
+        if curve not in CURVES:
+            raise ValueError(f'curve must be one of {CURVES}, but got '
+                             f'{curve!r}')
         self.fp_rates = fp_rates
         self.hit_criterion = hit_criterion
         self.hit_thr = hit_thr
+        self.curve = curve
         self.with_map = with_map
         self.plot_dir = plot_dir
 
@@ -289,7 +339,8 @@ class FROCMetric(BaseMetric):
             fp_rates=self.fp_rates,
             hit_criterion=self.hit_criterion,
             hit_thr=self.hit_thr,
-            ignored_bboxes=[r['ignored_bboxes'] for r in results])
+            ignored_bboxes=[r['ignored_bboxes'] for r in results],
+            curve=self.curve)
         sens = froc['sensitivities']
         metrics = dict(mFROC=float(sens.mean()))
         for rate, value in zip(self.fp_rates, sens):
@@ -298,7 +349,7 @@ class FROCMetric(BaseMetric):
             metrics['mAP'] = self._average_precision(results)
         logger.info(
             f"FROC over {froc['num_images']} images, {froc['num_lesions']} "
-            f'lesions ({self.hit_criterion}): ' +
+            f'lesions ({self.hit_criterion}, {self.curve} reading): ' +
             ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()))
         if self.plot_dir is not None:
             self._save_curve(froc, sens)
@@ -342,7 +393,8 @@ class FROCMetric(BaseMetric):
                     num_images=froc['num_images'],
                     num_lesions=froc['num_lesions'],
                     hit_criterion=self.hit_criterion,
-                    hit_thr=self.hit_thr), f)
+                    hit_thr=self.hit_thr,
+                    curve=self.curve), f)
         MMLogger.get_current_instance().info(f'FROC curve saved to {png}')
 
     @staticmethod
@@ -353,7 +405,8 @@ class FROCMetric(BaseMetric):
         fp_rates: Sequence[float] = (0.5, 1, 2, 4),
         hit_criterion: str = 'iou',
         hit_thr: float = 0.5,
-        ignored_bboxes: Optional[Sequence[np.ndarray]] = None
+        ignored_bboxes: Optional[Sequence[np.ndarray]] = None,
+        curve: str = 'reference'
     ) -> Dict[str, Union[np.ndarray, int]]:
         """FROC curve and sensitivities at given FPs per image.
 
@@ -373,12 +426,24 @@ class FROCMetric(BaseMetric):
                 Defaults to 0.5.
             ignored_bboxes (Sequence[np.ndarray], optional): Per image, boxes
                 whose hits are neither TP nor FP. Defaults to None.
+            curve (str): ``'reference'`` or ``'max'``, see
+                :class:`FROCMetric`. Defaults to ``'reference'``.
 
         Returns:
             dict: ``sensitivities`` (len(fp_rates), ), the curve
-            ``curve_fps`` / ``curve_sens`` (F + 1, ) for F FPs in total,
-            ``num_images`` and ``num_lesions``.
+            ``curve_fps`` / ``curve_sens``, ``num_images`` and
+            ``num_lesions``. With F FPs in all, the ``'reference'`` curve
+            is the step curve ``(0, b_1), (1/n, b_1), (1/n, b_2), ...,
+            (F/n, b_F), (F/n, b_F+1)`` (2F + 1 points; ``b_c`` is the
+            sensitivity before the ``c``-th FP, ``b_F+1`` the final one,
+            ``n`` the number of images) and the ``'max'`` curve is
+            ``(f/n, b_f+1)`` for ``f = 0..F`` (F + 1 points). Reading
+            either with :func:`svd_mm.visualization.read_froc_curve` gives
+            ``sensitivities``.
         """
+        if curve not in CURVES:
+            raise ValueError(f'curve must be one of {CURVES}, but got '
+                             f'{curve!r}')
         num_images = len(gt_bboxes)
         if num_images == 0:
             raise ValueError('FROC needs at least one image')
@@ -436,20 +501,37 @@ class FROCMetric(BaseMetric):
             first_rank[first_rank < n], minlength=n)
         found_cum = np.cumsum(found_at_rank)  # lesions found by rank <= k
 
-        # s(f): lesions found before the (f + 1)-th FP, f = 0..F.
+        # b[c - 1]: lesions found before the c-th FP (an FP finds none, so
+        # also up to it), c = 1..F; b[F]: all detections.
         fp_ranks = np.flatnonzero(is_fp[order])
-        found = np.append(found_cum[fp_ranks],
-                          found_cum[-1] if n else 0).astype(np.float64)
-        curve_fps = np.arange(len(found), dtype=np.float64) / num_images
-        curve_sens = found / num_lesions
-        sens = np.interp(np.asarray(fp_rates, np.float64), curve_fps,
-                         curve_sens)
+        b = np.append(found_cum[fp_ranks],
+                      found_cum[-1] if n else 0) / num_lesions
+        curve_fps, curve_sens = FROCMetric._curve(b, num_images, curve)
+        sens = read_froc_curve(curve_fps, curve_sens,
+                               np.asarray(fp_rates, np.float64))
         return dict(
             sensitivities=sens,
             curve_fps=curve_fps,
             curve_sens=curve_sens,
             num_images=num_images,
             num_lesions=num_lesions)
+
+    @staticmethod
+    def _curve(b: np.ndarray, num_images: int,
+               curve: str) -> Tuple[np.ndarray, np.ndarray]:
+        """The points of a FROC curve from the sensitivities ``b`` before
+        each FP (and after all detections, last), see :meth:`calculate`.
+
+        Counts are divided by ``num_images`` as the reference divides its
+        per-detection FP counts, so that a rate compares with them exactly.
+        """
+        num_fp = len(b) - 1
+        if curve == 'max':
+            return np.arange(num_fp + 1) / num_images, b
+        steps = np.arange(1, num_fp + 1) / num_images
+        xs = np.concatenate([[0.], np.repeat(steps, 2)])
+        ys = np.concatenate([b[:1], np.stack([b[:-1], b[1:]], 1).ravel()])
+        return xs, ys
 
     @staticmethod
     def _same_image_pairs(det_img: np.ndarray,
