@@ -5,6 +5,6 @@ from .paper_tables import find_paper_tables, parse_paper_tables, split_pm
 
 __all__ = [
     'all_zeros', 'check_norm_state', 'is_block', 'is_norm', 'Table2Classifier',
-    'table2_complexity', 'find_paper_tables', 'parse_paper_tables', 'split_pm'
+    'table2_complexity', 'find_paper_tables', 'parse_paper_tables', 'split_pm',
+    'froc_reference'
 ]
-__all__ += ['froc_reference']
