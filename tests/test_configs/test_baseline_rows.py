@@ -496,16 +496,15 @@ def test_acs_scratch_row_is_the_acs_row_without_weights(name, task):
     scope, scratch, in_shape, out_shapes = TASKS[task]
     cfg = load_config(name).to_dict()
     acs = load_config(name.replace('acs-scratch', 'acs-in1k')).to_dict()
-    backbone, acs_backbone = cfg['model']['backbone'], acs['model'][
-        'backbone']
-    assert backbone['init_cfg'] is None
-    assert acs_backbone.pop('init_cfg')['type'] == 'Pretrained'
-    backbone.pop('init_cfg')
+    assert cfg['model']['backbone']['init_cfg'] is None
+    assert acs['model']['backbone']['init_cfg']['type'] == 'Pretrained'
+    assert cfg['model']['backbone']['conv_cfg'] == dict(type='ACSConv')
     # the same network and recipe as the ACS (ImageNet) row
     for d in (cfg, acs):
         d.pop('filename', None)
+        d['model']['backbone'].pop('init_cfg')
+        d['backbone_init'].pop('init_cfg')
     assert cfg == acs
-    assert backbone['conv_cfg'] == dict(type='ACSConv')
     model = build_model(tiny_model_cfg(name, task), scope)
     model.init_weights()
     convs = [m for m in model.backbone.modules() if type(m).__name__ ==
