@@ -207,6 +207,11 @@ def _split_mp3d(state_dict: StateDict, source: Source,
     """The backbone tensors of an MP3D checkpoint, without ``backbone.``;
     the detector parts go to ``report['dropped']``."""
     keys = list(state_dict)
+    prefix = 'backbone.' if any(k.startswith('backbone.')
+                                for k in keys) else ''
+    _check_not_2d({k[len(prefix):]: v
+                   for k, v in state_dict.items() if k.startswith(prefix)},
+                  'conv1.weight', source, '(64, 1, 1, 7, 7)')
     if any(k.startswith('head.') for k in keys) or (
             'backbone.conv1.weight' in state_dict
             and 'backbone.conv1_custom.weight' not in state_dict):
@@ -215,8 +220,6 @@ def _split_mp3d(state_dict: StateDict, source: Source,
             f'such as {_key_list(keys)}), but --kind mp3d63-coco expects '
             f'{_MP3D_RELEASE}; for SVD-Net\'s ImageNet ResNet3D-18 use '
             '--kind svd-r3d18-in1k')
-    prefix = 'backbone.' if any(k.startswith('backbone.')
-                                for k in keys) else ''
     body = OrderedDict()
     for key, value in state_dict.items():
         inner = key[len(prefix):]
@@ -234,7 +237,6 @@ def _split_mp3d(state_dict: StateDict, source: Source,
             raise KeyError(
                 f'key {key!r} of checkpoint {_name(source)} is neither '
                 f'backbone nor detector part; expected {_MP3D_RELEASE}')
-    _check_not_2d(body, 'conv1.weight', source, '(64, 1, 1, 7, 7)')
     if 'conv1_custom.weight' not in body:
         raise KeyError(
             f'checkpoint {_name(source)} has no P3D stem '
