@@ -197,10 +197,15 @@ BASELINE_ROWS = [
     name_of('r3d18', init)
     for init in ('med3d', 'kinetics', 'i3d-in1k', 'acs-in1k')
 ]
+# the rows from the released weights, checked in test_release_rows.py
+RELEASE_ROWS = [
+    name_of('r3d18', 'svd-release-in1k'),
+    name_of('p3d63', 'mp3d-release-coco')
+]
 
 
 def test_every_config_is_in_the_table():
-    rows = [r[0] for r in CONFIG_TABLE] + BASELINE_ROWS
+    rows = [r[0] for r in CONFIG_TABLE] + BASELINE_ROWS + RELEASE_ROWS
     assert sorted(f for f in os.listdir(CONFIG_DIR)
                   if f.endswith('.py')) == sorted(rows)
     readme = open(osp.join(CONFIG_DIR, 'README.md')).read()
