@@ -55,7 +55,7 @@ def test_svd_release(tmp_path, capsys, norm):
                        ckpt['state_dict']['backbone.layer4.1.conv2.weight'])
     assert torch.equal(
         getattr(model.layer3[0].downsample, n).bias,
-        ckpt['state_dict'][f'backbone.layer3.0.downsample.1.bias'])
+        ckpt['state_dict']['backbone.layer3.0.downsample.1.bias'])
 
 
 def test_mp3d_release(tmp_path, capsys):

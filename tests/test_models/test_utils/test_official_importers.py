@@ -138,7 +138,8 @@ def test_svd_release_reproduces_official_forward(norm):
         official, num_groups=4, logger='silent')
     model = ResNet3D(**report['model'], out_indices=(0, 1, 2, 3)).eval()
     model.load_state_dict(state, strict=True)
-    x = torch.randn(2, 1, 5, 32, 40, generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 1, 5, 32, 40, generator=gen)
     expected = cspr_resnet3d_forward(_backbone(official), x, num_groups=4)
     with torch.no_grad():
         outs = model(x)
@@ -160,12 +161,13 @@ def test_mp3d_release_reproduces_official_forward():
     assert blocks == [['A', 'B', 'C'], ['A', 'B', 'C', 'A']]
     assert all(isinstance(b, P3DBottleneck) and b.style == 'caffe'
                for b in model.modules() if isinstance(b, P3DBottleneck))
-    x = torch.randn(2, 1, 9, 64, 48, generator=torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 1, 9, 64, 48, generator=gen)
     backbone = _backbone(official)
     expected = mp3d_p3d_forward(backbone, x, num_groups=4)
     with torch.no_grad():
         outs = model(x)
-    # MP3D's depths for 9 slices: 5, 3, 1, 1 (its centre crops are [:, :, d//2])
+    # MP3D's depths for 9 slices: 5, 3, 1, 1 (it crops [:, :, d // 2])
     assert [tuple(o.shape) for o in outs] == [(2, 32, 5, 16, 12),
                                               (2, 64, 3, 8, 6),
                                               (2, 128, 1, 4, 3),
