@@ -1,6 +1,7 @@
 """Import the weights released by the authors of SVD-Net and MP3D.
 
-Two checkpoints are public (on cloud drives; see ``configs/README.md``):
+Two checkpoints are public (on cloud drives; the headers of the
+``*-release-*`` configs give the links):
 
 - **SVD-Net ResNet3D-18, ImageNet** (urmagicsmine/CSPR, README "Pre-trained
   Model"): an mmcls 0.x ``ImageClassifier`` of CSPR's

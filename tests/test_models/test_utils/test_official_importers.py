@@ -185,6 +185,25 @@ def test_mp3d_release_reproduces_official_forward():
         atol=1e-5)
 
 
+@pytest.mark.parametrize('kind', sorted(OFFICIAL_CONVERTERS))
+def test_missing_batchnorm_counters_are_added(kind):
+    """BN checkpoints of PyTorch < 0.4.1 have no num_batches_tracked: set
+    to 0 and reported, nothing else added."""
+    if kind == 'svd-r3d18-in1k':
+        official = cspr_resnet3d_state(width=8, norm='BN')
+    else:
+        official = mp3d_p3d_state(width=8, norm='BN')
+    counters = [k for k in official if k.endswith('num_batches_tracked')]
+    for key in counters:
+        del official[key]
+    state, report = OFFICIAL_CONVERTERS[kind](official, logger='silent')
+    assert len(report['added']) == len(counters) > 0
+    assert all(k.endswith('num_batches_tracked') for k in report['added'])
+    assert all(state[k] == 0 for k in report['added'])
+    assert len(report['mapped']) == len(official) - (
+        2 if kind == 'svd-r3d18-in1k' else 0)
+
+
 # --------------------------------------------------------------------------
 # bad input
 # --------------------------------------------------------------------------
