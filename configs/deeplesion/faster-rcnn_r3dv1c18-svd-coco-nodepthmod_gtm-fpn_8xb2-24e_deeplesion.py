@@ -19,9 +19,9 @@
 #       checkpoints/r3dv1c18-svd-coco-nodepthmod_backbone.pth
 # Paper: Table VII "w/o mod (depth pooled during pre-training),
 #   ResNet3DV1c-18": Sensitivity@0.5FP 76.07, Sensitivity@1FP 82.16,
-#   Sensitivity@2FP 86.67, Sensitivity@4FP 90.12,
-#   mFROC 83.76 (the paper's Table VII w/o-mod row repeats, digit for digit,
-#   its Table VI Ours (MS-COCO) ResNet3D-18 row; quoted as printed)
+#   Sensitivity@2FP 86.67, Sensitivity@4FP 90.12, mFROC 83.76 (the paper's
+#   Table VII w/o-mod row repeats, digit for digit, its Table VI Ours (MS-COCO)
+#   ResNet3D-18 row; quoted as printed)
 _base_ = ['./faster-rcnn_r3dv1c18-scratch_gtm-fpn_8xb2-24e_deeplesion.py']
 checkpoint_file = 'checkpoints/r3dv1c18-svd-coco-nodepthmod_backbone.pth'
 model = dict(

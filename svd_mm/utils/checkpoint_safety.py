@@ -38,6 +38,17 @@ same functions. Nothing else is added: a scheduler that pickles itself (e.g.
 mmengine's ``OneCycleParamScheduler``, whose state holds a bound method) or a
 checkpoint with other Python objects is refused.
 
+The weights released with SVD-Net (mmcls 0.x) and MP3D (mmdet 2.x) were
+saved by mmcv 1.x: their ``meta`` holds the config as text
+(``cfg.pretty_text``), versions, time, environment info, class names (a
+tuple of str), epoch and iteration counts, ``hook_msgs`` and the fp16 loss
+scaler's floats, all of which torch loads without any allow-list entry.
+The only other objects such a file may pickle are numpy scalars (an
+evaluation hook's ``best_score``), which need ``numpy._core.multiarray.
+scalar`` (``numpy.core...`` under numpy 1.x) and ``numpy.dtype``, both
+listed above. So nothing is added for them; a file that pickles a config
+object instead of its text is refused.
+
 The refusal itself is made readable: the local-file loader of mmengine's
 :class:`~mmengine.runner.CheckpointLoader` (used by ``Runner.resume``,
 ``load_from``, ``mmengine.runner.load_checkpoint`` and ``init_cfg=dict(

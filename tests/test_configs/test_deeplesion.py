@@ -197,6 +197,11 @@ BASELINE_ROWS = [
     name_of('r3d18', init)
     for init in ('med3d', 'kinetics', 'i3d-in1k', 'acs-in1k')
 ]
+# the rows from the released weights, checked in test_release_rows.py
+RELEASE_ROWS = [
+    name_of('r3d18', 'svd-release-in1k'),
+    name_of('p3d63', 'mp3d-release-coco')
+]
 
 
 # Fig. 4: [fraction row, its Table VI row, fraction]
@@ -207,7 +212,7 @@ FRACTION_ROWS = [(name_of('r3d18', init)[:-3] + f'-{pct}pct.py',
 
 
 def test_every_config_is_in_the_table():
-    rows = ([r[0] for r in CONFIG_TABLE] + BASELINE_ROWS +
+    rows = ([r[0] for r in CONFIG_TABLE] + BASELINE_ROWS + RELEASE_ROWS +
             [r[0] for r in FRACTION_ROWS])
     assert sorted(f for f in os.listdir(CONFIG_DIR)
                   if f.endswith('.py')) == sorted(rows)

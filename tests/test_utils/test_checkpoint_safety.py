@@ -396,3 +396,75 @@ def test_allow_list_is_exact(tmp_path):
     assert result['subset'] is True
     assert result['dangerous'] == []
     assert result['loads'] is True
+
+
+def test_mmcv1_release_checkpoints_need_only_listed_globals(tmp_path):
+    """The released SVD-Net (mmcls 0.x) and MP3D (mmdet 2.x) files, laid
+    out as mmcv 1.x saves them: ``meta`` of strings (the config text, env
+    info, versions, time), a tuple of class names, ints, the fp16 loss
+    scaler's floats, ``hook_msgs``; an evaluation hook's ``best_score`` is a
+    numpy float64. Both zip and legacy (torch < 1.6) serialization."""
+    from svd_mm.testing.official_models import (mp3d_release_checkpoint,
+                                                svd_release_checkpoint)
+    files = {}
+    for name, ckpt in (('svd', svd_release_checkpoint(width=8)),
+                       ('mp3d', mp3d_release_checkpoint(width=8))):
+        plain = tmp_path / f'{name}_plain.pth'
+        torch.save(ckpt, plain)
+        ckpt['meta']['hook_msgs']['best_score'] = np.float64(0.7307)
+        for zipped in (True, False):
+            path = tmp_path / f'{name}_best_{"zip" if zipped else "legacy"}'
+            torch.save(ckpt, path, _use_new_zipfile_serialization=zipped)
+            files[str(path)] = ckpt
+        files[str(plain)] = None
+    # in a fresh interpreter, without svd_mm: what the files pickle
+    code = textwrap.dedent(f"""
+        import json, pickle, torch
+        out = {{}}
+        for path in {sorted(files)!r}:
+            try:
+                torch.load(path, weights_only=True)
+                refused = False
+            except pickle.UnpicklingError:
+                refused = True
+            try:
+                unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(
+                    path)
+            except ValueError:  # legacy format: no scan
+                unsafe = None
+            out[path] = dict(refused=refused, unsafe=unsafe)
+        print(json.dumps(out))
+    """)
+    proc = subprocess.run([sys.executable, '-c', code],
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    scans = json.loads(proc.stdout.strip().splitlines()[-1])
+    for path, ckpt in files.items():
+        if ckpt is None:
+            # strings, tuples, ints, floats, tensors: torch's own list
+            assert scans[path] == dict(refused=False, unsafe=[]), path
+            continue
+        assert scans[path]['refused'], path
+        if scans[path]['unsafe'] is not None:
+            # numpy's scalar and the float64 dtype, nothing else
+            assert set(scans[path]['unsafe']) == {
+                'numpy._core.multiarray.scalar', 'numpy.dtype'
+            }
+            assert set(scans[path]['unsafe']) <= EXPECTED_NAMES
+        loaded = CheckpointLoader.load_checkpoint(path)
+        assert loaded['meta']['hook_msgs']['best_score'] == np.float64(0.7307)
+        assert loaded['meta']['CLASSES'] == ckpt['meta']['CLASSES']
+        for key, value in ckpt['state_dict'].items():
+            assert torch.equal(loaded['state_dict'][key], value), key
+
+
+def test_mmengine_config_objects_are_refused(tmp_path):
+    """A checkpoint that pickles a config object (not its text, as mmcv 1.x
+    does) is refused, naming the class."""
+    from mmengine.config import ConfigDict
+    path = tmp_path / 'config_object.pth'
+    torch.save(dict(meta=dict(config=ConfigDict(a=1))), path)
+    with pytest.raises(UnsafeCheckpointError, match='ConfigDict'):
+        CheckpointLoader.load_checkpoint(str(path))

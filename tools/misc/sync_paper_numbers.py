@@ -23,22 +23,27 @@ import sys
 import textwrap
 from typing import Dict, List, Optional
 
-from svd_mm.utils.paper_results import load_model_index, paper_text
+from svd_mm.utils.paper_results import (METRIC_KEYS, load_model_index,
+                                        paper_text)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PREFIX, CONT, WIDTH = '# Paper: ', '#   ', 79
+_VALUE = re.compile('(?:' + '|'.join(map(re.escape, [*METRIC_KEYS, 'p'])) +
+                    r') [0-9.]+(?: ± [0-9.]+)?')
 
 
 def header_block(entry: dict) -> List[str]:
     """The ``# Paper: ...`` lines of a config header."""
-    # break lines only after the commas between two values
-    text = paper_text(entry).replace(', ', ',\n').replace(' ', '\xa0')
+    # never break inside "<metric> <value> ± <std>"
+    text = _VALUE.sub(lambda m: m.group(0).replace(' ', '\xa0'),
+                      paper_text(entry))
     lines = textwrap.wrap(
-        text.replace(',\n', ', '),
+        text,
         WIDTH,
         initial_indent=PREFIX,
         subsequent_indent=CONT,
-        break_on_hyphens=False)
+        break_on_hyphens=False,
+        break_long_words=False)
     return [line.replace('\xa0', ' ') for line in lines]
 
 

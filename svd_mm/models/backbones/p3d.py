@@ -21,6 +21,12 @@ The skeleton, strides, freezing and initialization are those of
 :class:`~svd_mm.models.backbones.ResNet3D`, of which :class:`P3D` is a
 subclass: with the default strides D never shrinks, so a VDT volume
 (N, 1, 3, H, W) keeps ``D == 3`` to the last stage.
+
+``arch='mp3d'`` builds instead the P3D of MP3D (Zhang et al., MICCAI 2020,
+urmagicsmine/MP3D ``mmdet/models/backbones/p3d.py``), the network of the
+released ``mp3d63-d720bda1.pth``: its tensors are those of the default
+P3D-63 with T convolutions in all four stages, so that file loads with
+nothing left over (see :mod:`svd_mm.models.utils.official_importers`).
 """
 from typing import List, Optional, Sequence, Union
 
@@ -162,6 +168,11 @@ class P3DBottleneck(Bottleneck3D):
             block outputs ``planes * expansion`` channels.
         structure (str, optional): 'A', 'B', 'C', or None for a 2D
             residual unit (S only). Defaults to 'A'.
+        style (str): Where the block strides: ``'pytorch'`` in ``conv2``
+            (the S and T convolutions, as described in
+            :class:`PseudoConv3D`), ``'caffe'`` in the first 1x1x1
+            convolution ``conv1``, as MP3D's P3D does. Defaults to
+            'pytorch'.
         conv_cfg (dict): Config of the convolutions.
             Defaults to ``dict(type='Conv3d')``.
         norm_cfg (dict): Config of the norm layers.
@@ -177,10 +188,14 @@ class P3DBottleneck(Bottleneck3D):
                  inplanes: int,
                  planes: int,
                  structure: Optional[str] = 'A',
+                 style: str = 'pytorch',
                  conv_cfg: dict = dict(type='Conv3d'),
                  norm_cfg: dict = dict(type='BN3d'),
                  act_cfg: dict = dict(type='ReLU', inplace=True),
                  **kwargs) -> None:
+        if style not in ('pytorch', 'caffe'):
+            raise ValueError(
+                f"style must be 'pytorch' or 'caffe', got {style!r}")
         super().__init__(
             inplanes,
             planes,
@@ -189,14 +204,28 @@ class P3DBottleneck(Bottleneck3D):
             act_cfg=act_cfg,
             **kwargs)
         self.structure = structure
+        self.style = style
+        strides = (self.stride, self.slice_stride)
+        if style == 'caffe':
+            # replaces the unstrided 1x1x1 conv1 of Bottleneck3D
+            self.conv1 = ConvModule(
+                inplanes,
+                planes,
+                1,
+                stride=(self.slice_stride, self.stride, self.stride),
+                bias=False,
+                conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg)
+            strides = (1, 1)
         # replaces the 3x3x3 conv2 built by Bottleneck3D, at the same place
         self.conv2 = PseudoConv3D(
             planes,
             planes,
             kernel_size=3,
             structure=structure,
-            stride=self.stride,
-            slice_stride=self.slice_stride,
+            stride=strides[0],
+            slice_stride=strides[1],
             dilation=self.dilation,
             conv_cfg=conv_cfg,
             norm_cfg=norm_cfg,
@@ -241,11 +270,24 @@ class _StructureCycle:
 
     expansion = P3DBottleneck.expansion
 
-    def __init__(self, structures: Sequence[Optional[str]]) -> None:
+    def __init__(self,
+                 structures: Sequence[Optional[str]],
+                 style: str = 'pytorch') -> None:
         self._structures = iter(structures)
+        self._style = style
 
     def __call__(self, **kwargs) -> P3DBottleneck:
-        return P3DBottleneck(structure=next(self._structures), **kwargs)
+        return P3DBottleneck(
+            structure=next(self._structures), style=self._style, **kwargs)
+
+
+def _mp3d_slice_pool(stage: int) -> nn.MaxPool3d:
+    """The max-pool along D that MP3D's P3D puts after a stage: kernel 3,
+    stride 2 and padding 1 after the first two stages (9 -> 5 -> 3 slices),
+    kernel 3, stride 1 and no padding after the third (3 -> 1)."""
+    if stage < 2:
+        return nn.MaxPool3d((3, 1, 1), stride=(2, 1, 1), padding=(1, 0, 0))
+    return nn.MaxPool3d((3, 1, 1), stride=1, padding=0)
 
 
 @MODELS.register_module()
@@ -270,16 +312,36 @@ class P3D(ResNet3D):
     ``slice_strides=(1, 2, 2, 3)`` gives the same depths by strided
     convolutions.
 
+    ``arch='mp3d'`` is the P3D of MP3D (urmagicsmine/MP3D,
+    ``mmdet/models/backbones/p3d.py``), whose COCO weights the authors
+    released; it differs from the default ``'p3d'`` in three places, none of
+    which changes a tensor shape:
+
+    - the first block of a stage strides in its first 1x1x1 convolution
+      (``style='caffe'`` of :class:`P3DBottleneck`), not in S and T;
+    - the stem max-pool is 1x3x3 (H/W stride 2, no pooling along D);
+    - T convolutions in all four stages (the A, B, C cycle runs over all
+      16 blocks of P3D-63) and, by default, max-pools along D after the
+      first three stages (kernel 3; stride 2 and padding 1 after stages 1
+      and 2, stride 1 and no padding after stage 3), as MP3D pools its
+      9 slices 9 -> 5 -> 3 -> 1. Unlike :class:`SliceMaxPool3D` these
+      pools do not adapt to the depth: they are MP3D's.
+
     Args:
         depth (int): Number of layers, from {63, 131, 199}.
+        arch (str): ``'p3d'`` (the structure described above) or
+            ``'mp3d'`` (MP3D's P3D). Defaults to 'p3d'.
         stage_with_slice_conv (Sequence[bool], optional): Whether each stage
             has T convolutions (P3D-A/B/C blocks) rather than 2D units.
-            Defaults to None: all stages but the fourth, as in the paper.
+            Defaults to None: all stages but the fourth, as in the paper
+            (all four stages for ``arch='mp3d'``).
         stem_with_slice_conv (bool): Whether to follow the 1x7x7 stem
             convolution by a 3x1x1 one (a P3D-A stem, one more layer than
             the name says). Defaults to False.
-        slice_pool_stages (Sequence[int]): Indices of the stages ended by a
-            :class:`SliceMaxPool3D`. Defaults to ().
+        slice_pool_stages (Sequence[int], optional): Indices of the stages
+            ended by a max-pool along D: a :class:`SliceMaxPool3D` for
+            ``arch='p3d'``, MP3D's pool for ``arch='mp3d'``. Defaults to
+            None: () for ``'p3d'``, (0, 1, 2) for ``'mp3d'``.
         **kwargs: The other arguments of :class:`ResNet3D`: ``in_channels``,
             ``base_channels``, ``num_stages``, ``strides``,
             ``slice_strides``, ``dilations``, ``stem_stride``,
@@ -305,6 +367,12 @@ class P3D(ResNet3D):
         >>> _ = self.eval()
         >>> print([out.size(2) for out in self(torch.rand(1, 1, 9, 64, 48))])
         [9, 5, 3, 1]
+        >>> self = P3D(depth=63, arch='mp3d', base_channels=8,
+        ...            norm_cfg=dict(type='GN', num_groups=4),
+        ...            out_indices=(0, 1, 2, 3))
+        >>> _ = self.eval()
+        >>> print([out.size(2) for out in self(torch.rand(1, 1, 9, 64, 48))])
+        [5, 3, 1, 1]
     """
 
     arch_settings = {
@@ -313,15 +381,26 @@ class P3D(ResNet3D):
         199: (P3DBottleneck, (3, 8, 36, 3))
     }
 
+    archs = ('p3d', 'mp3d')
+
     def __init__(self,
                  depth: int,
+                 arch: str = 'p3d',
                  stage_with_slice_conv: Optional[Sequence[bool]] = None,
                  stem_with_slice_conv: bool = False,
-                 slice_pool_stages: Sequence[int] = (),
+                 slice_pool_stages: Optional[Sequence[int]] = None,
                  **kwargs) -> None:
+        if arch not in self.archs:
+            raise ValueError(
+                f'arch must be one of {self.archs}, got {arch!r}')
         num_stages = kwargs.get('num_stages', 4)
+        mp3d = arch == 'mp3d'
         if stage_with_slice_conv is None:
-            stage_with_slice_conv = tuple(i < 3 for i in range(num_stages))
+            stage_with_slice_conv = tuple(
+                mp3d or i < 3 for i in range(num_stages))
+        if slice_pool_stages is None:
+            slice_pool_stages = tuple(
+                i for i in (0, 1, 2) if i < num_stages) if mp3d else ()
         if len(stage_with_slice_conv) != num_stages:
             raise ValueError(
                 f'len(stage_with_slice_conv) must equal num_stages='
@@ -336,10 +415,12 @@ class P3D(ResNet3D):
             bool(w) for w in stage_with_slice_conv)
         self.stem_with_slice_conv = stem_with_slice_conv
         self.slice_pool_stages = slice_pool_stages
+        self.arch = arch
         super().__init__(depth, **kwargs)
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
-        """Build the 1x7x7 (+ 3x1x1) stem and the max-pool.
+        """Build the 1x7x7 (+ 3x1x1) stem and the max-pool (1x3x3 for
+        ``arch='mp3d'``).
 
         Args:
             in_channels (int): Number of input channels.
@@ -355,7 +436,13 @@ class P3D(ResNet3D):
             conv_cfg=self.conv_cfg,
             norm_cfg=self.norm_cfg,
             act_cfg=self.act_cfg)
-        self._make_maxpool_layer()
+        if self.arch == 'mp3d' and self.with_maxpool:
+            self.maxpool = nn.MaxPool3d(
+                kernel_size=(1, 3, 3),
+                stride=(self.maxpool_slice_stride, 2, 2),
+                padding=(0, 1, 1))
+        else:
+            self._make_maxpool_layer()
 
     def make_res_layer(self, block: type, inplanes: int, planes: int,
                        num_blocks: int, **kwargs) -> Sequential:
@@ -380,9 +467,12 @@ class P3D(ResNet3D):
             ]
         else:
             structures = [None] * num_blocks
+        style = 'caffe' if self.arch == 'mp3d' else 'pytorch'
         res_layer = super().make_res_layer(
-            _StructureCycle(structures), inplanes, planes, num_blocks,
+            _StructureCycle(structures, style), inplanes, planes, num_blocks,
             **kwargs)
         if stage in self.slice_pool_stages:
-            res_layer.add_module('slice_pool', SliceMaxPool3D())
+            pool = (_mp3d_slice_pool(stage)
+                    if self.arch == 'mp3d' else SliceMaxPool3D())
+            res_layer.add_module('slice_pool', pool)
         return res_layer

@@ -69,14 +69,17 @@ _RESNET_DEPTHS = {
     ((3, 8, 36, 3), True): 152,
 }
 _NORM = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
-# (pattern of the common ResNet layout, replacement in ResNet3D)
+# (pattern of the common ResNet layout, replacement in ResNet3D); the norm
+# layers are named bn{k} (BatchNorm) or, in mmcv-built GroupNorm models such
+# as SVD-Net's released ResNet3D, gn{k}: ConvModule names them bn / gn
 _RESNET_KEY_MAP = (
     (r'conv1\.weight', r'conv1.conv.weight'),
-    (rf'bn1\.{_NORM}', r'conv1.bn.\1'),
+    (rf'(bn|gn)1\.{_NORM}', r'conv1.\1.\2'),
     (r'(layer\d+\.\d+)\.conv(\d)\.weight', r'\1.conv\2.conv.weight'),
-    (rf'(layer\d+\.\d+)\.bn(\d)\.{_NORM}', r'\1.conv\2.bn.\3'),
+    (rf'(layer\d+\.\d+)\.(bn|gn)(\d)\.{_NORM}', r'\1.conv\3.\2.\4'),
     (r'(layer\d+\.\d+)\.downsample\.0\.weight', r'\1.downsample.conv.weight'),
-    (rf'(layer\d+\.\d+)\.downsample\.1\.{_NORM}', r'\1.downsample.bn.\2'),
+    (rf'(layer\d+\.\d+)\.downsample\.1\.{_NORM}',
+     r'\1.downsample.{norm}.\2'),
 )
 
 # Models Genesis (pytorch/unet3d.py): kernels are laid out (x, y, z) there
@@ -153,10 +156,12 @@ def _log_report(report: dict, logger: LoggerType) -> None:
     print_log(format_report(report), logger=logger)
 
 
-def _map_resnet_key(key: str) -> Optional[str]:
+def _map_resnet_key(key: str, norm: str = 'bn') -> Optional[str]:
+    """The ResNet3D name of ``key``; ``norm`` names the shortcut's norm
+    (``'bn'`` or ``'gn'``), which the source calls ``downsample.1``."""
     for pattern, repl in _RESNET_KEY_MAP:
         if re.fullmatch(pattern, key):
-            return re.sub(pattern, repl, key)
+            return re.sub(pattern, repl.replace('{norm}', norm), key)
     return None
 
 
@@ -211,7 +216,8 @@ def _convert_resnet(source: Source,
                     in_channels: int = 1,
                     conv_cfg: Optional[dict] = None,
                     logger: LoggerType = 'current',
-                    prefix: Optional[str] = None) -> Tuple[StateDict, dict]:
+                    prefix: Optional[str] = None,
+                    norm_cfg: Optional[dict] = None) -> Tuple[StateDict, dict]:
     """Map a ResNet of the common layout onto ResNet3D.
 
     Args:
@@ -227,6 +233,8 @@ def _convert_resnet(source: Source,
         logger (MMLogger | str, optional): Where to log the report.
         prefix (str, optional): Prefix of the backbone keys (e.g.
             ``'backbone.'``); keys outside it are dropped.
+        norm_cfg (dict, optional): ``norm_cfg`` of the target model, e.g.
+            ``dict(type='GN', num_groups=32)``; None keeps ResNet3D's BN3d.
     """
     state_dict = _load(source)
     report = _new_report(layout)
@@ -265,12 +273,16 @@ def _convert_resnet(source: Source,
     model_args['in_channels'] = in_channels
     if conv_cfg is not None:
         model_args['conv_cfg'] = conv_cfg
+    norm = 'bn'
+    if norm_cfg is not None:
+        model_args['norm_cfg'] = norm_cfg
+        norm = 'gn' if norm_cfg['type'] == 'GN' else 'bn'
     target = _target_resnet_state(model_args)
 
     out = OrderedDict()
     mismatched = []
     for key, value in body.items():
-        new_key = _map_resnet_key(key)
+        new_key = _map_resnet_key(key, norm)
         if new_key not in target:
             raise KeyError(
                 f'{layout} key {key!r} maps to {new_key!r}, which ResNet3D('

@@ -291,6 +291,54 @@ def test_p3d_bad_arguments():
         # only the paper's three structures (or None)
         PseudoConv3D(4, 4, structure='D')
 
+    with pytest.raises(ValueError, match='arch'):
+        # the paper's P3D or MP3D's
+        P3D(depth=63, arch='modified')
+
+    with pytest.raises(ValueError, match='style'):
+        # the stride sits in conv2 (pytorch) or conv1 (caffe)
+        P3DBottleneck(8, 2, style='tf')
+
+
+def test_p3d_mp3d_arch():
+    """MP3D's P3D: strides in the first 1x1x1 convolution, T convolutions
+    in every stage, a 1x3x3 stem max-pool and MP3D's D pools 9 -> 5 -> 3
+    -> 1; the default P3D is unchanged."""
+    model = P3D(depth=63, arch='mp3d', base_channels=4,
+                norm_cfg=dict(type='GN', num_groups=2),
+                out_indices=(0, 1, 2, 3)).eval()
+    blocks = [m for m in model.modules() if isinstance(m, P3DBottleneck)]
+    assert len(blocks) == 16
+    assert [b.structure for b in blocks] == list('ABC' * 5 + 'A')
+    assert all(b.style == 'caffe' for b in blocks)
+    first = model.layer2[0]
+    assert first.conv1.conv.stride == (1, 2, 2)
+    assert first.conv2.conv_s.conv.stride == (1, 1, 1)
+    assert first.conv2.conv_t.conv.stride == (1, 1, 1)
+    assert first.downsample.conv.stride == (1, 2, 2)
+    assert model.maxpool.kernel_size == (1, 3, 3)
+    pools = [getattr(getattr(model, f'layer{i}'), 'slice_pool', None)
+             for i in (1, 2, 3, 4)]
+    assert [p.stride if p else None for p in pools] == [(2, 1, 1),
+                                                        (2, 1, 1), 1, None]
+    with torch.no_grad():
+        outs = model(torch.rand(1, 1, 9, 64, 48))
+    assert [tuple(o.shape) for o in outs] == [(1, 16, 5, 16, 12),
+                                              (1, 32, 3, 8, 6),
+                                              (1, 64, 1, 4, 3),
+                                              (1, 128, 1, 2, 2)]
+    # without the pools (pre-train mode) D stays
+    model = P3D(depth=63, arch='mp3d', base_channels=4, slice_pool_stages=(),
+                norm_cfg=dict(type='GN', num_groups=2)).eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 1, 3, 32, 32))[0].shape[2] == 3
+    # the default arch: pytorch style, 2D units in stage 4, 3x3x3 pool
+    default = P3D(depth=63, base_channels=4)
+    assert default.layer2[0].conv1.conv.stride == (1, 1, 1)
+    assert default.layer2[0].conv2.conv_s.conv.stride == (1, 2, 2)
+    assert default.layer4[0].structure is None
+    assert default.maxpool.kernel_size == 3
+
 
 def test_p3d_bad_inputs():
     model = P3D(depth=63, base_channels=2)

@@ -1,0 +1,22 @@
+# SVD-Net Table IV (LIDC-IDRI nodule malignancy, test AUC), "Ours (SVD,
+# ImageNet)" row reproduced from the weights the authors released: the
+# paper has no separate row for them. The recipe of
+# cls3d_r3d18-svd-in1k_gap-linear_4xb32-100e_lidc-cls-48.py; only the
+# checkpoint differs.
+# Weights: the SVD-Net ResNet3D-18 pre-trained on ImageNet (BN3d), from
+# urmagicsmine/CSPR's README, "Pre-trained Model":
+#   BaiduYun https://pan.baidu.com/s/1dUv-YCv_FL02ywOxk-blqw (code 865y) or
+#   GoogleDrive https://drive.google.com/file/d/1TlaGFA154RfunoLFzvP8SRjzVL8zGTOI/view?usp=share_link
+# then
+#   python tools/model_converters/convert_official.py --kind svd-r3d18-in1k \
+#       <downloaded file> checkpoints/r3d18-svd-release-in1k_backbone.pth
+# (a GN file: add the printed norm_cfg to model.backbone).
+# Paper: Table IV "Ours (SVD, ImageNet)": Accuracy 85.49 ± 0.98,
+#   AUC 94.84 ± 0.22, F1 72.15 ± 0.79, Precision 59.92 ± 2.37,
+#   Sensitivity 90.94 ± 3.34, Specificity 84.06 ± 2.05 (the paper has no
+#   separate row for the released weights: this is the row they reproduce)
+_base_ = ['./cls3d_r3d18-svd-in1k_gap-linear_4xb32-100e_lidc-cls-48.py']
+model = dict(
+    backbone=dict(
+        init_cfg=dict(
+            checkpoint='checkpoints/r3d18-svd-release-in1k_backbone.pth')))
