@@ -376,3 +376,12 @@ def test_bottleneck_subclass():
     assert isinstance(block, Bottleneck3D)
     x = torch.rand(1, 8, 3, 5, 6)
     assert block(x).shape == torch.Size([1, 8, 3, 5, 6])
+
+
+def test_p3d63_mp3d_arch_complexity():
+    # the README's Models row of MP3D's P3D-63 (without its D pools, which
+    # need 9 slices): T convolutions in all four stages
+    params, flops = table2_complexity(
+        P3D(depth=63, arch='mp3d', slice_pool_stages=()))
+    assert params / 1e6 == pytest.approx(29.33, abs=0.005)
+    assert flops / 1e9 == pytest.approx(13.26, abs=0.005)
