@@ -148,7 +148,7 @@ def real_volume(slices: int, size: int) -> Tuple[np.ndarray, np.ndarray]:
     """(1, D, H, W) uint8 image and (D, H, W) 0/1 lesion mask: lung2
     prepared as LiTS, cut around its lesion."""
     from svd_mm.datasets.transforms import LoadVolumeNifti
-    from svd_mm.utils.lits_layout import build_lits_layout_from_ct
+    from svd_mm.testing.lits_layout import build_lits_layout_from_ct
 
     with tempfile.TemporaryDirectory() as tmp:
         cases = build_lits_layout_from_ct(

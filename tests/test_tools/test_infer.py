@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from svd_mm.testing.tools import load_script
-from svd_mm.utils.data_cache import fetch_pyradiomics_ct
+from svd_mm.testing.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import Volume, read_volume, write_volume
 
 TOOL = Path(__file__).parents[2] / 'tools' / 'infer.py'

@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from svd_mm.utils.data_cache import fetch_pyradiomics_ct
+from svd_mm.testing.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import (LPS_TO_RAS, Volume, read_dicom_series,
                                      read_mhd, read_volume, volume_stem,
                                      write_mask, write_mhd, write_volume)

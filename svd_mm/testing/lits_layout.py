@@ -3,7 +3,7 @@
 The LiTS training set (131 abdominal CTs, about 50 GB) cannot be fetched by
 package name, so svd_mm's tests lay the two real chest CTs with lesion masks
 of the ``pyradiomics`` sdist (see
-:func:`svd_mm.utils.data_cache.fetch_pyradiomics_ct`) out as LiTS ships its
+:func:`svd_mm.testing.data_cache.fetch_pyradiomics_ct`) out as LiTS ships its
 training data:
 
 .. code-block:: none
@@ -29,7 +29,7 @@ from typing import Dict, List
 import numpy as np
 
 from .data_cache import fetch_pyradiomics_ct
-from .volume_io import write_nifti
+from svd_mm.utils.volume_io import write_nifti
 
 __all__ = ['build_lits_layout_from_ct']
 
