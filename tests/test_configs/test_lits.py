@@ -197,10 +197,6 @@ def test_sliding_window_inference_real_ct(lits):
     dataset = LiTSDataset(**dataset_cfg)
     data = _test_batch(dataset)
     shape = data['inputs'][0].shape[1:]
-    # windows: 10 along D (41 slices), 3 x 3 in-plane ... 2 x 2 for 96
-    starts = [model.window_starts(s, c, st)
-              for s, c, st in zip(shape, WINDOW, STRIDE)]
-    assert [len(s) for s in starts] == [10, 2, 2]
     outputs = {}
     for blend in ('constant', 'gaussian'):
         for lcc in (False, True):
