@@ -50,8 +50,8 @@ baselines too for the generic ones), all numerically equivalent:
   contiguous layout; for svd_mm this is the backbone's own option
   ``ResNet3D(channels_last_stages=...)``, for the baselines
   :func:`channels_last_early`;
-- ``depth_fold``: :func:`depth_fold.fold_depth` (``benchmarks/depth_fold.py`` (the
-  the one-channel stem as a 2D convolution over (N, C * D, H, W));
+- ``depth_fold``: ``fold_depth`` of ``benchmarks/depth_fold.py`` (the
+  one-channel stem as a 2D convolution over (N, C * D, H, W));
 - ``bn_fold``: batch norms folded into the convolutions (inference only);
 - ``compile``: ``torch.compile``.
 

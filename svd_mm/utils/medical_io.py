@@ -277,8 +277,8 @@ def _declares_spacing(path: str, fmt: str) -> bool:
     for line in head.splitlines():
         if not line.strip() or line.startswith('ElementDataFile'):
             break  # the end of the header
-        if line.split(':=' if fmt == 'nrrd' else '=')[0].strip().lower(
-        ).startswith(keys):
+        key = line.split(':' if fmt == 'nrrd' else '=')[0]
+        if key.strip().lower().startswith(keys):
             return True
     return False
 
@@ -287,8 +287,9 @@ def _from_sitk(image: sitk.Image, path: str, fmt: str, **meta) -> Volume:
     """A :class:`Volume` from a 3D SimpleITK image (its LPS geometry turned
     into the RAS affine); NaN / infinite voxels are refused."""
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError(f'{path} holds {image.GetNumberOfComponentsPerPixel()}'
-                         ' components per voxel; expected a scalar volume')
+        raise ValueError(
+            f'{path} holds {image.GetNumberOfComponentsPerPixel()} '
+            'components per voxel; expected a scalar volume')
     size = image.GetSize()
     while image.GetDimension() > 3 and size[-1] == 1:
         image = image[(slice(None), ) * (len(size) - 1) + (0, )]

@@ -467,8 +467,8 @@ CODEC_TWINS = [
 def test_read_compressed_dicom(name, twin):
     volume = read_volume(pydicom_test_file(name))
     ds, expected = _pydicom_values(pydicom_test_file(twin))
-    assert pydicom.dcmread(pydicom_test_file(name)).file_meta.TransferSyntaxUID \
-        != ds.file_meta.TransferSyntaxUID
+    syntax = pydicom.dcmread(pydicom_test_file(name)).file_meta
+    assert syntax.TransferSyntaxUID != ds.file_meta.TransferSyntaxUID
     assert volume.format == 'dicom' and volume.meta['modality'] == 'MR'
     assert volume.shape == expected.shape
     np.testing.assert_allclose(volume.array, expected, rtol=1e-6)
@@ -486,10 +486,11 @@ def test_read_jpeg2000_and_jpeg_lossless_errors():
             read_volume(pydicom_test_file(name))
     import SimpleITK as sitk
     for name in ('JPEG2000.dcm', 'emri_small_jpeg_2k_lossless.dcm'):
-        decoded = sitk.GetArrayFromImage(sitk.ReadImage(pydicom_test_file(name)))
+        path = pydicom_test_file(name)
+        decoded = sitk.GetArrayFromImage(sitk.ReadImage(path))
+        expected = _pydicom_values(path)[1]
         np.testing.assert_array_equal(
-            decoded.reshape(_pydicom_values(pydicom_test_file(name))[1].shape),
-            _pydicom_values(pydicom_test_file(name))[1])
+            decoded.reshape(expected.shape), expected)
 
 
 def test_read_jpeg_ls_series(tmp_path):

@@ -179,7 +179,8 @@ def test_bad_arguments():
 
 @pytest.fixture(scope='module')
 def layout(tmp_path_factory):
-    from svd_mm.testing.deeplesion_layout import build_deeplesion_layout_from_ct
+    from svd_mm.testing.deeplesion_layout import \
+        build_deeplesion_layout_from_ct
     return build_deeplesion_layout_from_ct(
         str(tmp_path_factory.mktemp('deeplesion')), context_mm=20.)
 
