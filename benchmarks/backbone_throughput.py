@@ -50,7 +50,7 @@ baselines too for the generic ones), all numerically equivalent:
   contiguous layout; for svd_mm this is the backbone's own option
   ``ResNet3D(channels_last_stages=...)``, for the baselines
   :func:`channels_last_early`;
-- ``depth_fold``: :func:`svd_mm.models.utils.depth_fold.fold_depth` (the
+- ``depth_fold``: ``fold_depth`` of ``benchmarks/depth_fold.py`` (the
   one-channel stem as a 2D convolution over (N, C * D, H, W));
 - ``bn_fold``: batch norms folded into the convolutions (inference only);
 - ``compile``: ``torch.compile``.
@@ -80,6 +80,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from svd_mm.testing.tools import load_script
+
+# the depth fold is a performance experiment no config uses: it lives beside
+# this benchmark, not in svd_mm
+DEPTH_FOLD = load_script(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), 'depth_fold.py'))
 
 MODEL_NAMES = ('svd_mm', 'torchvision', 'monai')
 LEVERS = ('channels_last', 'channels_last_early', 'bn_fold', 'depth_fold',
@@ -298,8 +305,7 @@ def apply_levers(
         model.eval()
         fold_bn(model)
     if 'depth_fold' in levers:
-        from svd_mm.models.utils.depth_fold import fold_depth
-        fold_depth(model)
+        DEPTH_FOLD.fold_depth(model)
     if 'channels_last' in levers and 'channels_last_early' in levers:
         raise ValueError('channels_last and channels_last_early exclude '
                          'each other')

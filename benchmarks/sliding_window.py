@@ -16,6 +16,11 @@ real volume with
   data preprocessor's ``pad_value``, and the network call
   ``EncoderDecoder3D.encode_decode``.
 
+Since this benchmark showed the two tied (same output, same speed),
+``slide_inference`` delegates to MONAI's function; the ``svd_mm`` rows now
+measure svd_mm's mapping of ``test_cfg`` onto that call against the direct
+call, which must stay equal.
+
 Blends: ``constant`` (plain mean of the overlapping windows) and
 ``gaussian``. The Gaussians differ slightly by construction: svd_mm centres
 its exact Gaussian (sigma = 0.125 x window) at the window centre
@@ -148,7 +153,7 @@ def real_volume(slices: int, size: int) -> Tuple[np.ndarray, np.ndarray]:
     """(1, D, H, W) uint8 image and (D, H, W) 0/1 lesion mask: lung2
     prepared as LiTS, cut around its lesion."""
     from svd_mm.datasets.transforms import LoadVolumeNifti
-    from svd_mm.utils.lits_layout import build_lits_layout_from_ct
+    from svd_mm.testing.lits_layout import build_lits_layout_from_ct
 
     with tempfile.TemporaryDirectory() as tmp:
         cases = build_lits_layout_from_ct(

@@ -14,7 +14,7 @@ only chains them and prints where the results are:
    (stem stride 1, depth stride 2) and run on a real chest-CT lesion patch
    from the ``pyradiomics`` sdist;
 5. an LIDC-IDRI-layout set of nodule-centred and background crops is cut
-   from those real chest CTs (``svd_mm.utils.lidc_layout``);
+   from those real chest CTs (``svd_mm.testing.lidc_layout``);
 6. the LIDC segmentation row configs ``configs/lidc/seg/`` (Table III) are
    fine-tuned with ``tools/train.py`` from the SVD weights of step 3 and
    from scratch, same seed, same budget, shrunk to demo size;
@@ -47,6 +47,11 @@ def parse_args():
         '--tiny',
         action='store_true',
         help='minimum sizes and iterations (used by the test suite)')
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help='show every warning (known third-party deprecation warnings '
+        'are hidden by default)')
     return parser.parse_args()
 
 
@@ -86,12 +91,14 @@ def epoch_losses(work_dir):
 
 def main():
     args = parse_args()
+    from svd_mm.apis import filter_known_warnings
+    filter_known_warnings(args.verbose)
     out = osp.abspath(osp.join(REPO, args.out))
     os.makedirs(out, exist_ok=True)
     py = sys.executable
 
     step('1/7 real natural images (foolbox wheel, by package name)')
-    from svd_mm.utils.data_cache import layout_classification_set
+    from svd_mm.testing.data_cache import layout_classification_set
     data = layout_classification_set(osp.join(REPO, 'data', 'foolbox'))
     print(f'    {data["num_images"]} labelled photos in {data["data_root"]}')
 
@@ -120,7 +127,7 @@ def main():
     summary = finetune_forward(backbone_ckpt)
 
     step('5/7 LIDC-IDRI-layout nodule crops from the real chest CTs')
-    from svd_mm.utils.lidc_layout import build_lidc_layout_from_ct
+    from svd_mm.testing.lidc_layout import build_lidc_layout_from_ct
     crop = 24 if args.tiny else 32
     lidc = build_lidc_layout_from_ct(
         osp.join(REPO, 'data', 'lidc_demo'), size=crop + 8)
@@ -270,13 +277,13 @@ def make_pictures(out, seg_dirs, options, epochs):
 
 
 def finetune_forward(backbone_ckpt):
-    import nrrd
     import numpy as np
     import torch
     from mmengine.registry import MODELS
 
     import svd_mm  # noqa: F401
-    from svd_mm.utils.data_cache import fetch_pyradiomics_ct
+    from svd_mm.testing.data_cache import fetch_pyradiomics_ct
+    from svd_mm.utils.medical_io import read_volume
 
     model = MODELS.build(
         dict(
@@ -291,9 +298,8 @@ def finetune_forward(backbone_ckpt):
     sd = torch.load(backbone_ckpt, weights_only=True)['state_dict']
     same = sum(torch.equal(v, model.state_dict()[k]) for k, v in sd.items())
     case = fetch_pyradiomics_ct()[0]
-    image, _ = nrrd.read(case['image'])
-    label, _ = nrrd.read(case['label'])
-    vol, mask = image.T.astype(np.float32), label.T  # (z, y, x)
+    vol = read_volume(case['image']).array  # (z, y, x), float32
+    mask = read_volume(case['label'], dtype=np.uint8).array
     zc, yc, xc = [int(np.mean(a)) for a in np.nonzero(mask)]
     z0 = min(max(zc - 16, 0), vol.shape[0] - 32)
     patch = vol[z0:z0 + 32, yc - 32:yc + 32, xc - 32:xc + 32]

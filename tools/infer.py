@@ -91,6 +91,11 @@ def parse_args(argv=None):
         nargs='+',
         action=DictAction,
         help='override settings of the config, xxx=yyy format')
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help='show every warning (known third-party deprecation warnings '
+        'are hidden by default)')
     return parser.parse_args(argv)
 
 
@@ -111,7 +116,8 @@ def _window(values):
 
 def main(argv=None):
     args = parse_args(argv)
-    from svd_mm.apis import inference_volume
+    from svd_mm.apis import filter_known_warnings, inference_volume
+    filter_known_warnings(args.verbose)
     try:
         result = inference_volume(
             args.config,

@@ -19,7 +19,8 @@ import os
 from mmengine.config import DictAction
 
 from svd_mm.apis import (build_runner, check_launcher_env, close_dist,
-                         enable_amp, enable_auto_scale_lr, load_config,
+                         enable_amp, enable_auto_scale_lr,
+                         filter_known_warnings, load_config,
                          register_toolbox, resolve_resume, set_work_dir,
                          setup_launcher)
 
@@ -65,6 +66,11 @@ def parse_args():
     # torch.distributed.launch passes `--local-rank` (torch >= 2.0) or
     # `--local_rank`; torchrun sets the LOCAL_RANK environment variable.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help='show every warning (known third-party deprecation warnings '
+        'are hidden by default)')
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -73,6 +79,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    filter_known_warnings(args.verbose)
     # fail before the (slow) config and model building
     check_launcher_env(args.launcher)
 

@@ -1,16 +1,18 @@
 """Launch helpers shared by ``tools/train.py`` and ``tools/test.py``, and
 inference on a user's volume (``tools/infer.py``)."""
 from .inference import build_volume_pipeline, inference_volume, init_model
-from .launch import (LAUNCHER_ENV, TOOLBOX_SCOPES, CPUAmpOptimWrapper,
-                     build_runner, check_launcher_env, close_dist, enable_amp,
+from .launch import (LAUNCHER_ENV, TOOLBOX_SCOPES, build_runner,
+                     check_launcher_env, close_dist, enable_amp,
                      enable_auto_scale_lr, find_resume_checkpoint,
                      init_cpu_dist, load_config, register_toolbox,
                      resolve_resume, set_work_dir, setup_launcher)
+from .quiet import filter_known_warnings
 
 __all__ = [
-    'TOOLBOX_SCOPES', 'LAUNCHER_ENV', 'CPUAmpOptimWrapper', 'load_config',
-    'register_toolbox', 'set_work_dir', 'check_launcher_env', 'init_cpu_dist',
-    'setup_launcher', 'close_dist', 'enable_amp', 'enable_auto_scale_lr',
+    'TOOLBOX_SCOPES', 'LAUNCHER_ENV', 'load_config', 'register_toolbox',
+    'set_work_dir', 'check_launcher_env', 'init_cpu_dist', 'setup_launcher',
+    'close_dist', 'enable_amp', 'enable_auto_scale_lr',
     'find_resume_checkpoint', 'resolve_resume', 'build_runner'
 ]
 __all__ += ['init_model', 'inference_volume', 'build_volume_pipeline']
+__all__ += ['filter_known_warnings']

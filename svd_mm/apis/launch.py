@@ -25,33 +25,27 @@ samplers shard the data and the model is wrapped) and, since
 not initialise the process group a second time. With CUDA, mmengine's own
 path (NCCL by default, ``env_cfg.dist_cfg``) is used unchanged.
 
-Mixed precision on CPU: mmengine 0.10.7's ``autocast`` supports CPU bfloat16,
-but ``AmpOptimWrapper.__init__`` asserts that a GPU (or NPU/MLU/MUSA) is
-present. :class:`CPUAmpOptimWrapper` is the CPU counterpart used by
-:func:`enable_amp`: bfloat16 autocast, no loss scaling (bfloat16 has the
-exponent range of float32, so gradients do not underflow as in float16).
+The CPU counterpart of ``AmpOptimWrapper`` that :func:`enable_amp` picks is
+:class:`svd_mm.engine.CPUAmpOptimWrapper`.
 """
 import datetime
 import importlib
 import os
 import os.path as osp
 import subprocess
-from contextlib import contextmanager
-from typing import Mapping, Optional, Union
+from typing import Mapping, Optional
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.dist import is_distributed
 from mmengine.logging import print_log
-from mmengine.optim import OptimWrapper
-from mmengine.registry import MODEL_WRAPPERS, OPTIM_WRAPPERS, RUNNERS
+from mmengine.registry import MODEL_WRAPPERS, RUNNERS
 from mmengine.runner import Runner
-from mmengine.runner.amp import autocast
 from torch.nn.parallel import DistributedDataParallel
 
 __all__ = [
-    'TOOLBOX_SCOPES', 'LAUNCHER_ENV', 'CPUAmpOptimWrapper', 'load_config',
+    'TOOLBOX_SCOPES', 'LAUNCHER_ENV', 'load_config',
     'register_toolbox', 'set_work_dir', 'check_launcher_env', 'init_cpu_dist',
     'setup_launcher', 'close_dist', 'enable_amp', 'enable_auto_scale_lr',
     'find_resume_checkpoint', 'resolve_resume', 'build_runner'
@@ -80,57 +74,6 @@ _LAUNCH_HINT = {
     'Start it with tools/slurm_train.sh (or tools/slurm_test.sh), '
     'i.e. inside srun, which sets them',
 }
-
-
-@OPTIM_WRAPPERS.register_module()
-class CPUAmpOptimWrapper(OptimWrapper):
-    """Automatic mixed precision on the CPU: bfloat16 autocast.
-
-    mmengine's ``AmpOptimWrapper`` refuses to be built without a GPU even
-    though its ``autocast`` supports the CPU. This wrapper runs the forward
-    pass and the loss inside ``autocast(device_type='cpu',
-    dtype=torch.bfloat16)``; the backward pass and the update are those of
-    :class:`~mmengine.optim.OptimWrapper` (no loss scaler: bfloat16 keeps the
-    exponent range of float32, so small gradients do not underflow). The
-    parameters and the optimizer state stay float32, so a checkpoint written
-    with it resumes under ``OptimWrapper`` or ``AmpOptimWrapper``.
-
-    ``tools/train.py --amp`` picks it when CUDA is not available.
-
-    Args:
-        dtype (str or torch.dtype): Autocast dtype; CPU autocast only
-            supports bfloat16. Defaults to 'bfloat16'.
-        **kwargs: Arguments of :class:`~mmengine.optim.OptimWrapper`
-            (``optimizer``, ``accumulative_counts``, ``clip_grad``).
-
-    Examples:
-        >>> import torch
-        >>> from svd_mm.apis import CPUAmpOptimWrapper
-        >>> model = torch.nn.Linear(4, 2)
-        >>> wrapper = CPUAmpOptimWrapper(
-        ...     optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
-        >>> with wrapper.optim_context(model):
-        ...     out = model(torch.rand(3, 4))
-        >>> out.dtype, model.weight.dtype
-        (torch.bfloat16, torch.float32)
-    """
-
-    def __init__(self,
-                 dtype: Union[str, torch.dtype] = 'bfloat16',
-                 **kwargs) -> None:
-        if dtype not in ('bfloat16', torch.bfloat16):
-            raise ValueError('CPUAmpOptimWrapper: CPU autocast only supports '
-                             f"dtype='bfloat16', but got dtype={dtype!r}")
-        super().__init__(**kwargs)
-        self.cast_dtype = torch.bfloat16
-
-    @contextmanager
-    def optim_context(self, model: torch.nn.Module):
-        """Gradient-accumulation context of ``OptimWrapper`` plus bfloat16
-        autocast on the CPU."""
-        with super().optim_context(model), autocast(
-                device_type='cpu', dtype=self.cast_dtype):
-            yield
 
 
 def load_config(filename: str, cfg_options: Optional[dict] = None) -> Config:
@@ -333,7 +276,7 @@ def enable_amp(cfg: Config) -> str:
 
     With CUDA: mmengine's ``AmpOptimWrapper``, float16 with dynamic loss
     scaling (a ``loss_scale`` of the config is kept). Without CUDA:
-    :class:`CPUAmpOptimWrapper`, bfloat16 autocast.
+    :class:`~svd_mm.engine.CPUAmpOptimWrapper`, bfloat16 autocast.
 
     Args:
         cfg (Config): The config, changed in place.

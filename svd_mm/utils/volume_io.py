@@ -40,7 +40,8 @@ from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 __all__ = [
-    'read_nifti', 'write_nifti', 'make_geometry', 'same_geometry',
+    'read_nifti', 'write_nifti', 'check_affine', 'affine_spacing',
+    'make_geometry', 'same_geometry',
     'window_intensity', 'resample_slice_spacing', 'preprocess_ct_image',
     'preprocess_label', 'resample_to_geometry', 'save_prediction_nifti'
 ]
@@ -60,7 +61,17 @@ def _nibabel():
     return nibabel
 
 
-def _affine_array(affine: ArrayLike, name: str = 'affine') -> np.ndarray:
+def check_affine(affine: ArrayLike, name: str = 'affine') -> np.ndarray:
+    """The affine as a finite, non-singular (4, 4) float64 array.
+
+    Args:
+        affine (array-like): (4, 4) map from the voxel index (i, j, k, 1)
+            to RAS mm.
+        name (str): Its name in the error message. Defaults to 'affine'.
+
+    Returns:
+        np.ndarray: The (4, 4) float64 affine.
+    """
     affine = np.asarray(affine, dtype=np.float64)
     if affine.shape != (4, 4) or not np.isfinite(affine).all():
         raise ValueError(f'{name} must be a finite (4, 4) matrix, but got '
@@ -68,6 +79,14 @@ def _affine_array(affine: ArrayLike, name: str = 'affine') -> np.ndarray:
     if abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise ValueError(f'{name} is singular: {affine.tolist()}')
     return affine
+
+
+def affine_spacing(affine: ArrayLike) -> Tuple[float, float, float]:
+    """Voxel size along (D, H, W) in mm: the lengths of the affine's
+    columns k, j, i."""
+    norms = np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3],
+                           axis=0)
+    return (float(norms[2]), float(norms[1]), float(norms[0]))
 
 
 def make_geometry(affine: ArrayLike, shape: Sequence[int]) -> Geometry:
@@ -89,16 +108,15 @@ def make_geometry(affine: ArrayLike, shape: Sequence[int]) -> Geometry:
         >>> geometry['shape'], geometry['spacing']
         ([48, 64, 80], [5.0, 0.7, 0.7])
     """
-    affine = _affine_array(affine)
+    affine = check_affine(affine)
     shape = [int(s) for s in shape]
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f'shape must be three positive ints (D, H, W), but '
                          f'got {shape}')
-    norms = np.linalg.norm(affine[:3, :3], axis=0)  # columns i, j, k
     return dict(
         affine=affine.tolist(),
         shape=shape,
-        spacing=[float(norms[2]), float(norms[1]), float(norms[0])])
+        spacing=list(affine_spacing(affine)))
 
 
 def same_geometry(a: Geometry, b: Geometry, atol: float = 1e-3) -> bool:
@@ -199,7 +217,7 @@ def write_nifti(volume: np.ndarray,
         volume = volume.astype(dtype, copy=False)
     elif volume.dtype == np.bool_:
         volume = volume.astype(np.uint8)
-    affine = _affine_array(affine)
+    affine = check_affine(affine)
     nib = _nibabel()
     img = nib.Nifti1Image(volume.transpose(2, 1, 0), affine)
     img.set_qform(affine, code=1)
@@ -501,8 +519,8 @@ def resample_to_geometry(volume: np.ndarray,
         raise ValueError(f'volume of shape {volume.shape} does not match the '
                          f"source geometry's shape "
                          f"{tuple(src_geometry['shape'])}")
-    src = _affine_array(src_geometry['affine'], 'source affine')
-    dst = _affine_array(dst_geometry['affine'], 'destination affine')
+    src = check_affine(src_geometry['affine'], 'source affine')
+    dst = check_affine(dst_geometry['affine'], 'destination affine')
     # destination (i, j, k) -> source (i, j, k), then in (d, h, w) order
     voxel_map = np.linalg.solve(src, dst)
     reverse = np.eye(4)[[2, 1, 0, 3]]

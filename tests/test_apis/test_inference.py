@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from svd_mm.apis import build_volume_pipeline, inference_volume, init_model
-from svd_mm.utils.data_cache import fetch_pyradiomics_ct
+from svd_mm.testing.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import Volume, read_volume, write_volume
 
 SEG_MODEL = """

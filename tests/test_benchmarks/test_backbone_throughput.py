@@ -11,7 +11,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from svd_mm.models.utils.depth_fold import DepthFoldedConv3d
 from svd_mm.testing.tools import load_script
 
 SCRIPT = (Path(__file__).parents[2] / 'benchmarks' / 'backbone_throughput.py')
@@ -170,7 +169,7 @@ def test_depth_fold_lever_folds_the_stem(bench):
     _, model, _, _, _ = _pair(bench, 'svd_mm', ('depth_fold', ), 'train', 8)
     folded = [
         name for name, m in model.named_modules()
-        if isinstance(m, DepthFoldedConv3d)
+        if isinstance(m, bench.DEPTH_FOLD.DepthFoldedConv3d)
     ]
     assert folded == ['backbone.conv1.conv']
 

@@ -456,7 +456,7 @@ def test_fraction_subsets_on_real_ct(tmp_path):
     import nrrd  # noqa: F401; reads the pyradiomics CTs
     from mmpretrain.registry import DATASETS
 
-    from svd_mm.utils.lidc_layout import build_lidc_layout_from_ct
+    from svd_mm.testing.lidc_layout import build_lidc_layout_from_ct
     _registry('mmpretrain')
     info = build_lidc_layout_from_ct(str(tmp_path / 'lidc'), size=48)
     subsets = {}

@@ -37,8 +37,8 @@ from mmengine.registry import DATASETS, DefaultScope
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
 from svd_mm.testing import tools
-from svd_mm.utils.data_cache import layout_classification_set
-from svd_mm.utils.lidc_layout import build_lidc_layout_from_ct
+from svd_mm.testing.data_cache import layout_classification_set
+from svd_mm.testing.lidc_layout import build_lidc_layout_from_ct
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'lidc')

@@ -33,9 +33,9 @@ import svd_mm.engine  # noqa: F401
 from svd_mm.testing.official_models import (mp3d_release_checkpoint,
                                             svd_release_checkpoint)
 from svd_mm.testing.tools import config_header, load_script, run_tool
-from svd_mm.utils.deeplesion_layout import build_deeplesion_layout_from_ct
-from svd_mm.utils.lidc_layout import build_lidc_layout_from_ct
-from svd_mm.utils.lits_layout import build_lits_layout_from_ct
+from svd_mm.testing.deeplesion_layout import build_deeplesion_layout_from_ct
+from svd_mm.testing.lidc_layout import build_lidc_layout_from_ct
+from svd_mm.testing.lits_layout import build_lits_layout_from_ct
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(REPO, 'configs')

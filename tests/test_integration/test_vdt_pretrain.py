@@ -19,7 +19,7 @@ from mmengine.registry import MODELS
 from mmengine.runner import Runner
 
 import svd_mm  # noqa: F401
-from svd_mm.utils.data_cache import (fetch_pyradiomics_ct,
+from svd_mm.testing.data_cache import (fetch_pyradiomics_ct,
                                      layout_classification_set)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -35,7 +35,7 @@ import torch
 
 import svd_mm  # noqa: F401  (allow-lists mmengine's checkpoint types)
 from svd_mm.testing import tools
-from svd_mm.utils.data_cache import layout_classification_set
+from svd_mm.testing.data_cache import layout_classification_set
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(REPO, 'tools')

@@ -13,8 +13,9 @@ import pydicom
 import pytest
 import torch
 
+from svd_mm.testing import dicom_series_from, pydicom_test_file
 from svd_mm.testing.tools import load_script
-from svd_mm.utils.data_cache import fetch_pyradiomics_ct
+from svd_mm.testing.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import Volume, read_volume, write_volume
 
 TOOL = Path(__file__).parents[2] / 'tools' / 'infer.py'
@@ -132,3 +133,43 @@ def test_infer_tool_errors(files, tmp_path):
     with pytest.raises(SystemExit, match='not on the grid'):
         infer.main(args + [files['image'], '--gt',
                            str(folder / '0.dcm')] + out)
+
+
+def test_infer_tool_jpeg_ls_series(files, tmp_path):
+    # eight JPEG-LS lossless MR slices (pydicom's test file), decoded by GDCM
+    folder = tmp_path / 'jpeg_ls'
+    dicom_series_from(
+        pydicom_test_file('MR_small_jpeg_ls_lossless.dcm'), str(folder),
+        slices=(3, 1, 0, 2, 7, 5, 4, 6), gap=0.8)
+    out = tmp_path / 'out'
+    infer.main([files['config'], files['ckpt'], str(folder), '--out',
+                str(out), '--device', 'cpu'])
+    volume = read_volume(str(folder))
+    mask = read_volume(str(out / 'jpeg_ls_seg.nii.gz'))
+    assert mask.shape == volume.shape == (8, 64, 64)
+    np.testing.assert_allclose(mask.affine, volume.affine, atol=1e-5)
+    assert set(np.unique(mask.array)) <= {0., 1.}
+
+
+def test_infer_tool_hides_known_warnings(files, tmp_path):
+    # mmseg's build_loss deprecation (and its advice on binary heads) is
+    # printed by every 3D segmentation head: hidden unless --verbose
+    args = [
+        sys.executable,
+        str(TOOL), files['config'], files['ckpt'], files['image'], '--out',
+        str(tmp_path / 'out'), '--device', 'cpu'
+    ]
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}
+    quiet = subprocess.run(
+        args, capture_output=True, text=True, timeout=600, env=env)
+    verbose = subprocess.run(
+        args + ['--verbose'],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env)
+    assert quiet.returncode == 0 and verbose.returncode == 0, verbose.stderr
+    assert 'Warning' not in quiet.stderr, quiet.stderr
+    assert '``build_loss`` would be deprecated' in verbose.stderr
+    assert 'For binary segmentation' in verbose.stderr
+    assert 'liver:' in quiet.stdout and 'liver:' in verbose.stdout

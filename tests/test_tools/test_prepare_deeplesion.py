@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from svd_mm.testing.tools import load_script
-from svd_mm.utils.deeplesion_layout import (DL_INFO_COLUMNS,
+from svd_mm.testing.deeplesion_layout import (DL_INFO_COLUMNS,
                                             build_deeplesion_layout_from_ct)
 
 SCRIPT = (Path(__file__).resolve().parents[2] / 'tools' /

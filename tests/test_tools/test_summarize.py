@@ -21,7 +21,7 @@ from scipy import stats
 
 from svd_mm.testing import tools
 from svd_mm.testing.tools import load_script
-from svd_mm.utils.data_cache import layout_classification_set
+from svd_mm.testing.data_cache import layout_classification_set
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RUN_REPEATS = osp.join(REPO, 'tools', 'run_repeats.py')

@@ -19,13 +19,13 @@ import torch
 from mmengine.config import Config
 
 import svd_mm  # noqa: F401  (allow-lists mmengine's checkpoint types)
-from svd_mm.apis import (CPUAmpOptimWrapper, check_launcher_env, close_dist,
-                         enable_amp, enable_auto_scale_lr,
-                         find_resume_checkpoint, register_toolbox,
-                         resolve_resume, setup_launcher)
+from svd_mm.apis import (check_launcher_env, close_dist, enable_amp,
+                         enable_auto_scale_lr, find_resume_checkpoint,
+                         register_toolbox, resolve_resume, setup_launcher)
+from svd_mm.engine import CPUAmpOptimWrapper
 from svd_mm.testing import tools
 from svd_mm.testing.tools import LAUNCH_VARS
-from svd_mm.utils.data_cache import layout_classification_set
+from svd_mm.testing.data_cache import layout_classification_set
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN = osp.join(REPO, 'tools', 'train.py')

@@ -8,10 +8,11 @@ import numpy as np
 import pydicom
 import pytest
 
-from svd_mm.utils.data_cache import fetch_pyradiomics_ct
+from svd_mm.testing import dicom_series_from, pydicom_test_file
+from svd_mm.testing.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import (LPS_TO_RAS, Volume, read_dicom_series,
-                                     read_mhd, read_volume, volume_stem,
-                                     write_mask, write_mhd, write_volume)
+                                     read_volume, volume_stem, write_mask,
+                                     write_volume)
 from svd_mm.utils.volume_io import read_nifti
 
 # lung1 of the pyradiomics sdist: 512 x 512 x 48, 0.5703125 mm pixels, 5 mm
@@ -145,7 +146,7 @@ def test_read_mhd_written_by_hand(tmp_path, element_type, dtype, msb):
         'ElementType': element_type,
         'ElementDataFile': 'hand.raw',
     }
-    volume = read_mhd(
+    volume = read_volume(
         _write_mhd_by_hand(str(tmp_path), fields, values.tobytes()))
     assert volume.shape == (3, 4, 5)
     np.testing.assert_array_equal(volume.array, values.astype(np.float64))
@@ -163,16 +164,18 @@ def test_read_mhd_local_compressed_and_header_size(tmp_path):
         'DimSize': '4 3 2',
         'ElementType': 'MET_FLOAT',
     }
+    data = zlib.compress(values.tobytes())
     local = _write_mhd_by_hand(
         str(tmp_path), dict(base, CompressedData='True',
+                            CompressedDataSize=len(data),
                             ElementDataFile='LOCAL'),
-        zlib.compress(values.tobytes()), local=True, name='zipped')
-    np.testing.assert_array_equal(read_mhd(local).array, values)
+        data, local=True, name='zipped')
+    np.testing.assert_array_equal(read_volume(local).array, values)
     # HeaderSize = -1: the data are the last bytes of the raw file
     header = _write_mhd_by_hand(
         str(tmp_path), dict(base, HeaderSize=-1, ElementDataFile='skip.raw'),
         b'junk header' + values.tobytes(), name='skip')
-    np.testing.assert_array_equal(read_mhd(header).array, values)
+    np.testing.assert_array_equal(read_volume(header).array, values)
 
 
 def test_read_mhd_errors(tmp_path):
@@ -190,39 +193,50 @@ def test_read_mhd_errors(tmp_path):
         folder, {k: v for k, v in good.items() if k != 'ElementSpacing'},
         data, name='nospacing')
     with pytest.raises(ValueError, match='nospacing.mhd has no voxel spacing'):
-        read_mhd(path)
-    # an element type outside the supported ones
+        read_volume(path)
+    # an element type MetaImage does not know
     path = _write_mhd_by_hand(
-        folder, dict(good, ElementType='MET_LONG_LONG'), data, name='long')
-    with pytest.raises(ValueError, match='MET_LONG_LONG'):
-        read_mhd(path)
-    # a data file shorter than DimSize says
+        folder, dict(good, ElementType='MET_BOGUS'), data, name='bogus')
+    with pytest.raises(ValueError, match='Cannot read .*bogus.mhd'):
+        read_volume(path)
+    # a data file shorter than DimSize says (truncated)
     path = _write_mhd_by_hand(
         folder, dict(good, DimSize='4 4 4'), data, name='short')
-    with pytest.raises(ValueError, match='data.raw is too short'):
-        read_mhd(path)
-    # only 3D volumes
+    with pytest.raises(ValueError, match='Cannot read .*short.mhd: .*trunc'):
+        read_volume(path)
+    # only 3D volumes: 2D and 4D are refused, a trailing axis of 1 dropped
     path = _write_mhd_by_hand(
-        folder, dict(good, NDims=2, DimSize='2 2'), data, name='flat')
-    with pytest.raises(ValueError, match='only 3D'):
-        read_mhd(path)
+        folder, dict(good, NDims=2, DimSize='2 2', ElementSpacing='1 1'),
+        data, name='flat')
+    with pytest.raises(ValueError, match='flat.mhd holds a 2D image'):
+        read_volume(path)
+    path = _write_mhd_by_hand(
+        folder, dict(good, NDims=4, DimSize='2 2 1 2',
+                     ElementSpacing='1 1 1 1'), data, name='four')
+    with pytest.raises(ValueError, match='four.mhd holds a 4D image'):
+        read_volume(path)
+    path = _write_mhd_by_hand(
+        folder, dict(good, NDims=4, DimSize='2 2 2 1',
+                     ElementSpacing='1 1 2 1'), data, name='four1')
+    assert read_volume(path).spacing == (2., 1., 1.)
+    # NaN voxels
+    path = _write_mhd_by_hand(
+        folder, dict(good, ElementType='MET_FLOAT', ElementDataFile='nan.raw'),
+        np.array([0, 1, np.nan, 3, 4, 5, 6, 7], '<f4').tobytes(), name='nan')
+    with pytest.raises(ValueError, match='nan.mhd has 1 NaN'):
+        read_volume(path)
     # the data file is missing
     path = _write_mhd_by_hand(
         folder, dict(good, ElementDataFile='gone.raw'), b'', name='gone')
     os.remove(os.path.join(folder, 'gone.raw'))
-    with pytest.raises(FileNotFoundError, match='gone.raw'):
-        read_mhd(path)
-    # several data files (a LIST) are not supported
-    path = _write_mhd_by_hand(
-        folder, dict(good, ElementDataFile='LIST'), b'', name='list')
-    with pytest.raises(ValueError, match='several data files'):
-        read_mhd(path)
+    with pytest.raises(ValueError, match='Cannot read .*gone.mhd'):
+        read_volume(path)
     # not a MetaImage header at all
     path = str(tmp_path / 'text.mhd')
     with open(path, 'w') as f:
         f.write('hello world\n')
-    with pytest.raises(ValueError, match='not a MetaImage header'):
-        read_mhd(path)
+    with pytest.raises(ValueError, match='Cannot read .*text.mhd'):
+        read_volume(path)
 
 
 def test_read_volume_errors(tmp_path):
@@ -266,7 +280,7 @@ def test_volume_checks():
         Volume(np.zeros((2, 2, 2)), np.diag([1., 1., 0., 1.]))
     # writing an array needs its affine
     with pytest.raises(ValueError, match='affine'):
-        write_mhd(np.zeros((2, 2, 2)), 'x.mhd')
+        write_volume(np.zeros((2, 2, 2)), 'x.mhd')
 
 
 def test_write_mask(crop, tmp_path):
@@ -416,3 +430,113 @@ def test_volume_stem():
     assert volume_stem('/a/b/case.nii.gz') == 'case'
     assert volume_stem('/a/b/case.MHD') == 'case'
     assert volume_stem('/a/series_7/') == 'series_7'
+
+
+def _pydicom_values(path):
+    """pydicom's decode of a file, rescaled, float64 (D, H, W)."""
+    ds = pydicom.dcmread(path)
+    pixels = ds.pixel_array.astype(np.float64)
+    pixels = pixels * float(ds.get('RescaleSlope', 1) or 1) + float(
+        ds.get('RescaleIntercept', 0) or 0)
+    return ds, pixels.reshape((-1, ) + pixels.shape[-2:])
+
+
+def _pydicom_lps_affine(ds, step):
+    """The LPS affine of a single-frame slice by the DICOM standard."""
+    iop = np.asarray([float(v) for v in ds.ImageOrientationPatient])
+    row_spacing, col_spacing = (float(v) for v in ds.PixelSpacing)
+    lps = np.eye(4)
+    lps[:3, 0] = iop[:3] * col_spacing
+    lps[:3, 1] = iop[3:] * row_spacing
+    lps[:3, 2] = np.cross(iop[:3], iop[3:]) * step
+    lps[:3, 3] = [float(v) for v in ds.ImagePositionPatient]
+    return lps
+
+
+# [compressed file, its uncompressed twin]: pydicom's test files
+# (MR_small*) and pydicom-data's (MR2_*, a real oblique MR slice)
+CODEC_TWINS = [
+    ['MR_small_jpeg_ls_lossless.dcm', 'MR_small.dcm'],
+    ['MR_small_RLE.dcm', 'MR_small.dcm'],
+    ['MR_small_bigendian.dcm', 'MR_small.dcm'],
+    ['MR2_J2KR.dcm', 'MR2_UNCR.dcm'],
+]
+
+
+@pytest.mark.parametrize('name,twin', CODEC_TWINS)
+def test_read_compressed_dicom(name, twin):
+    volume = read_volume(pydicom_test_file(name))
+    ds, expected = _pydicom_values(pydicom_test_file(twin))
+    syntax = pydicom.dcmread(pydicom_test_file(name)).file_meta
+    assert syntax.TransferSyntaxUID != ds.file_meta.TransferSyntaxUID
+    assert volume.format == 'dicom' and volume.meta['modality'] == 'MR'
+    assert volume.shape == expected.shape
+    np.testing.assert_allclose(volume.array, expected, rtol=1e-6)
+    step = float(ds.get('SpacingBetweenSlices') or ds.SliceThickness)
+    np.testing.assert_allclose(
+        volume.lps_affine, _pydicom_lps_affine(ds, step), atol=1e-5)
+
+
+def test_read_jpeg2000_and_jpeg_lossless_errors():
+    # JPEG 2000 pixels decode as pydicom decodes them, but these NM images
+    # have no patient geometry: refused, naming the file and the tag
+    for name in ('JPEG2000.dcm', 'JPEG-LL.dcm'):
+        with pytest.raises(ValueError,
+                           match=f'{name} has no ImageOrientationPatient'):
+            read_volume(pydicom_test_file(name))
+    import SimpleITK as sitk
+    for name in ('JPEG2000.dcm', 'emri_small_jpeg_2k_lossless.dcm'):
+        path = pydicom_test_file(name)
+        decoded = sitk.GetArrayFromImage(sitk.ReadImage(path))
+        expected = _pydicom_values(path)[1]
+        np.testing.assert_array_equal(
+            decoded.reshape(expected.shape), expected)
+
+
+def test_read_jpeg_ls_series(tmp_path):
+    # three JPEG-LS slices written in shuffled order, 2 mm apart
+    source = pydicom_test_file('MR_small_jpeg_ls_lossless.dcm')
+    folder = str(tmp_path / 'jpeg_ls')
+    files = dicom_series_from(source, folder, slices=(2, 0, 1), gap=2.)
+    assert pydicom.dcmread(files[0]).file_meta.TransferSyntaxUID == \
+        pydicom.uid.JPEGLSLossless
+    volume = read_volume(folder)
+    ds, twin = _pydicom_values(pydicom_test_file('MR_small.dcm'))
+    assert volume.shape == (3, 64, 64)
+    np.testing.assert_array_equal(volume.array, np.repeat(twin, 3, axis=0))
+    np.testing.assert_allclose(
+        volume.lps_affine, _pydicom_lps_affine(ds, 2.), atol=1e-5)
+    # masks go back in the input's exact geometry
+    path = write_mask((volume.array > 1000).astype(np.uint8), volume,
+                      str(tmp_path / 'mask.nii.gz'))
+    mask = read_volume(path)
+    np.testing.assert_allclose(mask.affine, volume.affine, atol=1e-6)
+    assert mask.shape == volume.shape
+
+
+def test_read_corrupt_and_truncated_files(tmp_path, crop):
+    # a DICOM slice cut in its pixel data: the file is named
+    source = pydicom_test_file('MR_small.dcm')
+    folder = tmp_path / 'cut'
+    files = dicom_series_from(source, str(folder), slices=(0, 1))
+    with open(files[1], 'r+b') as f:
+        f.truncate(os.path.getsize(files[1]) - 4000)
+    with pytest.raises(ValueError, match='Cannot read .*cut.IM0001.dcm'):
+        read_volume(str(folder))
+    with pytest.raises(ValueError, match='Cannot read .*cut.IM0001.dcm'):
+        read_volume(files[1])
+    # a truncated gzip NRRD
+    path = write_volume(crop, str(tmp_path / 'crop.nrrd'), dtype=np.int16)
+    with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) // 2)
+    with pytest.raises(ValueError, match='Cannot read .*crop.nrrd'):
+        read_volume(path)
+
+
+def test_write_volume_leaves_no_temporary_files(tmp_path, crop):
+    # a dtype ITK cannot write: nothing is written
+    with pytest.raises(TypeError, match='float16'):
+        write_volume(crop, str(tmp_path / 'bad.mhd'), dtype=np.float16)
+    assert os.listdir(tmp_path) == []
+    write_volume(crop, str(tmp_path / 'good.mhd'), dtype=np.int16)
+    assert sorted(os.listdir(tmp_path)) == ['good.mhd', 'good.raw']

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from svd_mm.utils.lits_layout import build_lits_layout_from_ct
+from svd_mm.testing.lits_layout import build_lits_layout_from_ct
 from svd_mm.utils.volume_io import (make_geometry, preprocess_ct_image,
                                     preprocess_label, read_nifti,
                                     resample_slice_spacing,

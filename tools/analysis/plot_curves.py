@@ -46,11 +46,18 @@ def parse_args(argv=None):
     parser.add_argument('--dpi', type=int, default=100, help='resolution')
     parser.add_argument(
         '--json', default=None, help='also write the summaries to this file')
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help='show every warning (known third-party deprecation warnings '
+        'are hidden by default)')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    from svd_mm.apis import filter_known_warnings
+    filter_known_warnings(args.verbose)
     from svd_mm.visualization import (load_scalar_logs, plot_training_curves,
                                       summarize_scalar_logs)
     names = args.names or [None] * len(args.runs)

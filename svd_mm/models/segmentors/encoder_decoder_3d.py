@@ -1,7 +1,5 @@
 """Encoder-decoder segmentor for volumes. Importing this module needs
 mmseg."""
-import itertools
-import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -33,13 +31,14 @@ class EncoderDecoder3D(EncoderDecoder):
 
     - ``encode_decode`` resizes the logits to the (D, H, W) of its input
       (the head reads it as ``batch_input_shape``).
-    - ``slide_inference`` slides a (D, H, W) window over the volume. The
-      window origins along each axis are ``0, stride, 2 * stride, ...`` and
-      a last one aligned to the end of the axis, so that the windows cover
-      every voxel; a volume smaller than ``crop_size`` along an axis is
-      padded at the end (with the data preprocessor's ``pad_value``) and
-      the padding is cut off again. ``batch_windows`` windows (of all the
-      volumes of the batch) go through the network at once. Overlapping
+    - ``slide_inference`` slides a (D, H, W) window over the volume with
+      MONAI's ``sliding_window_inference``. The window origins along each
+      axis are ``0, stride, 2 * stride, ...`` and a last one aligned to the
+      end of the axis, so that the windows cover every voxel; a volume
+      smaller than ``crop_size`` along an axis is padded at the end (with
+      the data preprocessor's ``pad_value``) and the padding is cut off
+      again. ``batch_windows`` windows (of all the volumes of the batch) go
+      through the network at once. Overlapping
       logits are averaged with the weight of each window's voxel:
       ``'constant'`` weighs all voxels 1 (a plain mean), ``'gaussian'``
       weighs them with a Gaussian centred on the window with a standard
@@ -250,31 +249,6 @@ class EncoderDecoder3D(EncoderDecoder):
         return self.whole_inference(inputs, batch_img_metas)
 
     @staticmethod
-    def window_starts(size: int, crop: int, stride: int) -> List[int]:
-        """Origins of the windows along one axis.
-
-        Args:
-            size (int): Length of the axis (at least ``crop``, or the only
-                window starts at 0).
-            crop (int): Window length.
-            stride (int): Step between windows, at most ``crop``.
-
-        Returns:
-            list[int]: ``0, stride, ...`` and, if the last of these does not
-            reach the end, ``size - crop``.
-
-        Examples:
-            >>> EncoderDecoder3D.window_starts(11, 4, 3)
-            [0, 3, 6, 7]
-        """
-        if size <= crop:
-            return [0]
-        starts = list(range(0, size - crop + 1, stride))
-        if starts[-1] + crop < size:
-            starts.append(size - crop)
-        return starts
-
-    @staticmethod
     def gaussian_weight(crop_size: Sequence[int],
                         sigma_scale: float = 0.125,
                         device=None,
@@ -295,62 +269,28 @@ class EncoderDecoder3D(EncoderDecoder):
             the smallest positive one.
         """
         weight = torch.ones((), dtype=torch.float64)
-        for gauss in EncoderDecoder3D._axis_gaussians(crop_size, sigma_scale):
-            weight = weight.unsqueeze(-1) * gauss
+        for n in crop_size:
+            coord = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
+            gauss = torch.exp(-coord**2 / (2 * (sigma_scale * n)**2))
+            weight = weight.unsqueeze(-1) * (gauss / gauss.max())
         weight = weight.to(dtype)
         positive = weight[weight > 0]
         weight = weight.clamp_min(positive.min())
         return weight.to(device)
 
-    @staticmethod
-    def _axis_gaussians(crop_size: Sequence[int],
-                        sigma_scale: float) -> List[Tensor]:
-        """The 1D factors (float64, maximum 1) of :meth:`gaussian_weight`
-        before its clamping, one per axis."""
-        factors = []
-        for n in crop_size:
-            coord = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
-            gauss = torch.exp(-coord**2 / (2 * (sigma_scale * n)**2))
-            factors.append(gauss / gauss.max())
-        return factors
-
-    def _axis_weight_sums(self, padded: Triple, crop_size: Triple,
-                          starts: Sequence[Sequence[int]], blend: str,
-                          sigma_scale: float,
-                          dtype: torch.dtype) -> Optional[List[Tensor]]:
-        """Per-axis factors of the sum of the window weights.
-
-        The windows are the Cartesian product of the per-axis origins and
-        the weight map of a window is a product of per-axis factors (1, or
-        the Gaussian's), so the sum of the weights at a voxel is the product
-        of one sum per axis: no full-size buffer is needed, and nothing is
-        added per window.
-
-        Returns:
-            list[Tensor] or None: The three sums (float64) of shape (D,),
-            (H,) and (W,) of the padded volume; None where the Gaussian map
-            is not the product of its factors (clamped where it underflows,
-            for a tiny ``sigma_scale``).
-        """
-        if blend == 'gaussian':
-            factors = self._axis_gaussians(crop_size, sigma_scale)
-            smallest = math.prod(float(f.min()) for f in factors)
-            if torch.tensor(smallest, dtype=dtype) <= 0:
-                return None
-        else:
-            factors = [torch.ones(c, dtype=torch.float64) for c in crop_size]
-        sums = []
-        for n, crop, axis_starts, factor in zip(padded, crop_size, starts,
-                                                factors):
-            axis_sum = torch.zeros(n, dtype=torch.float64)
-            for origin in axis_starts:
-                axis_sum[origin:origin + crop] += factor
-            sums.append(axis_sum)
-        return sums
-
     def slide_inference(self, inputs: Tensor,
                         batch_img_metas: List[dict]) -> Tensor:
-        """Inference with overlapping (D, H, W) windows.
+        """Inference with overlapping (D, H, W) windows through MONAI's
+        :func:`~monai.inferers.sliding_window_inference`.
+
+        A volume smaller than ``crop_size`` is first padded at the end (as
+        the data preprocessor pads). ``stride`` becomes MONAI's per-axis
+        ``overlap`` (a hair below ``1 - stride / crop_size``, so that MONAI's
+        ``int(crop * (1 - overlap))`` gives ``stride`` back exactly); MONAI
+        places the windows at ``0, stride, ...`` plus one aligned to the end
+        of the axis. ``batch_windows`` windows of every volume of the batch
+        go through the network at once. The Gaussian blend uses
+        :meth:`gaussian_weight` as MONAI's ``roi_weight_map``.
 
         Args:
             inputs (Tensor): (N, C, D, H, W) volumes.
@@ -359,12 +299,9 @@ class EncoderDecoder3D(EncoderDecoder):
         Returns:
             Tensor: (N, K, D, H, W) blended logits.
         """
+        from monai.inferers import sliding_window_inference
         crop_size = self._to_triple(self.test_cfg['crop_size'], 'crop_size')
         stride = self._to_triple(self.test_cfg['stride'], 'stride')
-        batch_windows = self._test_cfg_get('batch_windows', 1)
-        blend = self._test_cfg_get('blend', 'constant')
-        sigma_scale = self._test_cfg_get('sigma_scale', 0.125)
-        num_volumes = inputs.shape[0]
         size = tuple(inputs.shape[2:])
         padded = tuple(max(s, c) for s, c in zip(size, crop_size))
         if padded != size:
@@ -372,48 +309,23 @@ class EncoderDecoder3D(EncoderDecoder):
             inputs = F.pad(inputs,
                            (0, padded[2] - size[2], 0, padded[1] - size[1], 0,
                             padded[0] - size[0]), 'constant', pad_value)
-        starts = [
-            self.window_starts(s, c, st)
-            for s, c, st in zip(padded, crop_size, stride)
-        ]
-        windows = list(itertools.product(*starts))
-        if blend == 'gaussian':
-            weight = self.gaussian_weight(crop_size, sigma_scale,
-                                          inputs.device, inputs.dtype)
-        else:
-            weight = None
-        preds = inputs.new_zeros((num_volumes, self.out_channels) + padded)
-        axis_sums = self._axis_weight_sums(padded, crop_size, starts, blend,
-                                           sigma_scale, inputs.dtype)
-        weight_sum = None
-        if axis_sums is None:
-            weight_sum = inputs.new_zeros((1, 1) + padded)
+        weight = None
+        if self._test_cfg_get('blend', 'constant') == 'gaussian':
+            weight = self.gaussian_weight(
+                crop_size, self._test_cfg_get('sigma_scale', 0.125),
+                inputs.device, inputs.dtype)
         metas = batch_img_metas[:1]
-        for first in range(0, len(windows), batch_windows):
-            chunk = windows[first:first + batch_windows]
-            slices = [
-                (slice(None), slice(None)) +
-                tuple(slice(o, o + c) for o, c in zip(origin, crop_size))
-                for origin in chunk
-            ]
-            crops = torch.cat([inputs[s] for s in slices])
-            logits = self.encode_decode(crops, metas * crops.shape[0])
-            logits = logits.view(len(chunk), num_volumes, *logits.shape[1:])
-            for s, window_logits in zip(slices, logits):
-                # in place: no full-size temporaries at any point
-                if weight is None:
-                    preds[s] += window_logits
-                else:
-                    preds[s].addcmul_(window_logits, weight)
-                if weight_sum is not None:
-                    weight_sum[s] += weight
-        if weight_sum is not None:
-            preds.div_(weight_sum)
-        else:
-            for axis, axis_sum in enumerate(axis_sums):
-                shape = [1] * 5
-                shape[2 + axis] = -1
-                preds.div_(axis_sum.to(preds).view(shape))
+        preds = sliding_window_inference(
+            inputs,
+            roi_size=crop_size,
+            sw_batch_size=self._test_cfg_get('batch_windows', 1) *
+            inputs.shape[0],
+            predictor=lambda crops: self.encode_decode(
+                crops, metas * crops.shape[0]),
+            overlap=[max(c - st - 1e-3, 0) / c
+                     for c, st in zip(crop_size, stride)],
+            mode='constant',
+            roi_weight_map=weight)
         return preds[:, :, :size[0], :size[1], :size[2]]
 
     def postprocess_result(self,

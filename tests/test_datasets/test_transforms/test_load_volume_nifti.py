@@ -10,7 +10,7 @@ from mmengine.registry import TRANSFORMS
 
 from svd_mm.datasets.transforms import LoadVolumeNifti
 from svd_mm.testing.tools import load_script
-from svd_mm.utils.lits_layout import build_lits_layout_from_ct
+from svd_mm.testing.lits_layout import build_lits_layout_from_ct
 from svd_mm.utils.volume_io import read_nifti
 
 REPO = Path(__file__).resolve().parents[3]

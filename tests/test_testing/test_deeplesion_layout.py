@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from svd_mm.utils.data_cache import fetch_pyradiomics_ct
-from svd_mm.utils.deeplesion_layout import (DL_INFO_COLUMNS,
+from svd_mm.testing.data_cache import fetch_pyradiomics_ct
+from svd_mm.testing.deeplesion_layout import (DL_INFO_COLUMNS,
                                             build_deeplesion_layout_from_ct)
 
 

@@ -1,14 +1,20 @@
 import copy
 import doctest
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn as nn
 
-import svd_mm.models.utils.depth_fold as depth_fold_module
 from svd_mm.models.backbones import ResNet3D
-from svd_mm.models.utils.depth_fold import (DepthFoldedConv3d, fold_depth,
-                                            is_depth_foldable)
+from svd_mm.testing.tools import load_script
+
+# benchmarks/depth_fold.py: a performance experiment beside its benchmark
+depth_fold_module = load_script(
+    Path(__file__).parents[2] / 'benchmarks' / 'depth_fold.py')
+DepthFoldedConv3d = depth_fold_module.DepthFoldedConv3d
+fold_depth = depth_fold_module.fold_depth
+is_depth_foldable = depth_fold_module.is_depth_foldable
 
 # [Conv3d kwargs (in=3, out=5), input depths D]; H, W = 9, 7 (non-cubic)
 CONV_CASES = [

@@ -4,7 +4,7 @@ The LIDC-IDRI nodule release used by ACS and SVD-Net cannot be fetched by
 package name, so svd_mm's tests and demo build a small stand-in with the
 same layout and the same preprocessing from the two real chest CTs with
 lesion masks shipped in the ``pyradiomics`` sdist (see
-:func:`svd_mm.utils.data_cache.fetch_pyradiomics_ct`).
+:func:`svd_mm.testing.data_cache.fetch_pyradiomics_ct`).
 """
 import csv
 import os
@@ -14,6 +14,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import ndimage
+
+from svd_mm.utils.medical_io import read_volume
 
 from .data_cache import fetch_pyradiomics_ct
 
@@ -30,18 +32,12 @@ _MALIGNANCY = {'nodule': 5, 'background': 1}
 def _read_ct(image_path: str, label_path: str):
     """Read a CT and its lesion mask as (z, y, x) arrays and the voxel
     spacing (z, y, x) in mm."""
-    import nrrd  # pynrrd; only needed to build the layout
-
-    image, header = nrrd.read(image_path)
-    label, _ = nrrd.read(label_path)
-    if image.shape != label.shape or image.ndim != 3:
+    image = read_volume(image_path, dtype=None)
+    label = read_volume(label_path, dtype=None)
+    if image.shape != label.shape:
         raise ValueError(f'{image_path} {image.shape} and {label_path} '
                          f'{label.shape} are not one 3D grid')
-    spacing_xyz = np.abs(np.diag(np.asarray(header['space directions'],
-                                            dtype=np.float64)))
-    # nrrd arrays are indexed (x, y, z); the release stores (z, y, x).
-    return (image.transpose(2, 1, 0), label.transpose(2, 1, 0) > 0,
-            spacing_xyz[::-1].copy())
+    return image.array, label.array > 0, np.asarray(image.spacing)
 
 
 def _lung_mask(image: np.ndarray) -> np.ndarray:

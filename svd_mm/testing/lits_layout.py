@@ -3,7 +3,7 @@
 The LiTS training set (131 abdominal CTs, about 50 GB) cannot be fetched by
 package name, so svd_mm's tests lay the two real chest CTs with lesion masks
 of the ``pyradiomics`` sdist (see
-:func:`svd_mm.utils.data_cache.fetch_pyradiomics_ct`) out as LiTS ships its
+:func:`svd_mm.testing.data_cache.fetch_pyradiomics_ct`) out as LiTS ships its
 training data:
 
 .. code-block:: none
@@ -28,24 +28,18 @@ from typing import Dict, List
 
 import numpy as np
 
+from svd_mm.utils.medical_io import read_volume
+from svd_mm.utils.volume_io import write_nifti
+
 from .data_cache import fetch_pyradiomics_ct
-from .volume_io import write_nifti
 
 __all__ = ['build_lits_layout_from_ct']
 
 
 def _read_nrrd(path: str):
     """(x, y, z) array and the (4, 4) RAS affine of a NRRD file."""
-    import nrrd  # pynrrd; only needed to build the layout
-
-    array, header = nrrd.read(path)
-    if header.get('space', 'left-posterior-superior') not in (
-            'left-posterior-superior', 'LPS'):
-        raise ValueError(f"{path}: space {header.get('space')!r} is not LPS")
-    affine = np.eye(4)
-    affine[:3, :3] = np.asarray(header['space directions'], float).T
-    affine[:3, 3] = np.asarray(header['space origin'], float)
-    return array, np.diag([-1., -1., 1., 1.]) @ affine  # LPS -> RAS
+    volume = read_volume(path, dtype=None)
+    return volume.array.transpose(2, 1, 0), volume.affine
 
 
 def build_lits_layout_from_ct(out_dir: str,

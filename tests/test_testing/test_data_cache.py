@@ -3,8 +3,8 @@ import shutil
 import mmcv
 import pytest
 
-from svd_mm.utils import data_cache
-from svd_mm.utils.data_cache import (fetch_foolbox_images,
+from svd_mm.testing import data_cache
+from svd_mm.testing.data_cache import (fetch_foolbox_images,
                                      fetch_package_files, get_cache_dir,
                                      layout_classification_set)
 

@@ -3,7 +3,7 @@
 The NIH DeepLesion data (about 220 GB) cannot be fetched by package name, so
 svd_mm's tests and demo lay the two real chest CTs with lesion masks of the
 ``pyradiomics`` sdist (see
-:func:`svd_mm.utils.data_cache.fetch_pyradiomics_ct`) out exactly as
+:func:`svd_mm.testing.data_cache.fetch_pyradiomics_ct`) out exactly as
 DeepLesion ships its data:
 
 .. code-block:: none
@@ -30,6 +30,8 @@ from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
+
+from svd_mm.utils.medical_io import read_volume
 
 from .data_cache import fetch_pyradiomics_ct
 
@@ -123,8 +125,6 @@ def build_deeplesion_layout_from_ct(out_dir: str,
         ``slice_range``, ``spacing`` (sx, sy, sz), ``bbox`` (x1, y1, x2, y2),
         ``split`` and ``image_size`` (height, width).
     """
-    import nrrd  # pynrrd
-
     if splits is None:
         splits = {'lung1': 1, 'lung2': 3}
     out = Path(out_dir)
@@ -139,13 +139,14 @@ def build_deeplesion_layout_from_ct(out_dir: str,
         if split not in (1, 2, 3):
             raise ValueError(f"splits[{case['name']!r}] must be 1, 2 or 3, "
                              f'but got {split}')
-        image, header = nrrd.read(case['image'])
-        label, _ = nrrd.read(case['label'])
+        volume = read_volume(case['image'], dtype=None)
+        image = volume.array.transpose(2, 1, 0)  # (x, y, z)
+        label = read_volume(
+            case['label'], dtype=None).array.transpose(2, 1, 0)
         if image.shape != label.shape:
             raise ValueError(f"{case['image']} has shape {image.shape} but "
                              f"its mask {case['label']} has {label.shape}")
-        spacing = [float(abs(header['space directions'][i][i]))
-                   for i in range(3)]
+        spacing = list(volume.spacing[::-1])  # (sx, sy, sz)
         mask = label > 0
         areas = mask.sum(axis=(0, 1))
         key_z = int(np.argmax(areas))

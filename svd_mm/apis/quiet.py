@@ -1,0 +1,45 @@
+"""Keep the command-line tools' output to mmengine's log and the result.
+
+The toolboxes svd_mm builds on print warnings that concern their own
+upgrade path, not the user's run: setuptools' ``pkg_resources`` deprecation
+(imported by mmengine's ``package_utils`` whenever a config names a
+toolbox scope), mmseg's ``build_loss`` deprecation and its advice on binary
+heads and ``avg_non_ignore`` (printed for every 3D segmentation head),
+mmcv's moved ``MultiScaleDeformableAttention``. Each tool calls
+:func:`filter_known_warnings` right after parsing its arguments; its
+``--verbose`` flag shows them all.
+"""
+import os
+import sys
+import warnings
+
+__all__ = ['KNOWN_WARNINGS', 'filter_known_warnings']
+
+#: (message regex, category) of the third-party warnings the tools hide.
+KNOWN_WARNINGS = (
+    (r'pkg_resources is deprecated as an API', UserWarning),
+    (r'``build_loss`` would be deprecated soon', UserWarning),
+    (r'Default ``avg_non_ignore`` is False', UserWarning),
+    (r'For binary segmentation, we suggest using', UserWarning),
+    (r'``MultiScaleDeformableAttention`` has been moved', ImportWarning),
+)
+
+
+def filter_known_warnings(verbose: bool = False) -> None:
+    """Hide :data:`KNOWN_WARNINGS` in this process (and the worker
+    processes it forks), or with ``verbose`` show every warning once per
+    place, in this process and (through ``PYTHONWARNINGS``) in the tools it
+    starts. Warning options given by the user (``python -W``,
+    ``PYTHONWARNINGS``) are left as they are.
+
+    Args:
+        verbose (bool): Show everything instead. Defaults to False.
+    """
+    if sys.warnoptions:
+        return
+    if verbose:
+        os.environ['PYTHONWARNINGS'] = 'default'
+        warnings.simplefilter('default')
+        return
+    for message, category in KNOWN_WARNINGS:
+        warnings.filterwarnings('ignore', message=message, category=category)
