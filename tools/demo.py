@@ -47,11 +47,8 @@ def parse_args():
         '--tiny',
         action='store_true',
         help='minimum sizes and iterations (used by the test suite)')
-    parser.add_argument(
-        '--verbose',
-        action='store_true',
-        help='show every warning (known third-party deprecation warnings '
-        'are hidden by default)')
+    from svd_mm.apis.quiet import add_verbose_argument
+    add_verbose_argument(parser)
     return parser.parse_args()
 
 

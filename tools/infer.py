@@ -91,11 +91,8 @@ def parse_args(argv=None):
         nargs='+',
         action=DictAction,
         help='override settings of the config, xxx=yyy format')
-    parser.add_argument(
-        '--verbose',
-        action='store_true',
-        help='show every warning (known third-party deprecation warnings '
-        'are hidden by default)')
+    from svd_mm.apis.quiet import add_verbose_argument
+    add_verbose_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -18,11 +18,11 @@ import os
 
 from mmengine.config import DictAction
 
-from svd_mm.apis import (build_runner, check_launcher_env, close_dist,
-                         enable_amp, enable_auto_scale_lr,
-                         filter_known_warnings, load_config,
-                         register_toolbox, resolve_resume, set_work_dir,
-                         setup_launcher)
+from svd_mm.apis import (add_verbose_argument, build_runner,
+                         check_launcher_env, close_dist, enable_amp,
+                         enable_auto_scale_lr, filter_known_warnings,
+                         load_config, register_toolbox, resolve_resume,
+                         set_work_dir, setup_launcher)
 
 
 def parse_args():
@@ -66,11 +66,7 @@ def parse_args():
     # torch.distributed.launch passes `--local-rank` (torch >= 2.0) or
     # `--local_rank`; torchrun sets the LOCAL_RANK environment variable.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    parser.add_argument(
-        '--verbose',
-        action='store_true',
-        help='show every warning (known third-party deprecation warnings '
-        'are hidden by default)')
+    add_verbose_argument(parser)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)

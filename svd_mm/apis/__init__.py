@@ -6,7 +6,7 @@ from .launch import (LAUNCHER_ENV, TOOLBOX_SCOPES, build_runner,
                      enable_auto_scale_lr, find_resume_checkpoint,
                      init_cpu_dist, load_config, register_toolbox,
                      resolve_resume, set_work_dir, setup_launcher)
-from .quiet import filter_known_warnings
+from .quiet import add_verbose_argument, filter_known_warnings
 
 __all__ = [
     'TOOLBOX_SCOPES', 'LAUNCHER_ENV', 'load_config', 'register_toolbox',
@@ -15,4 +15,4 @@ __all__ = [
     'find_resume_checkpoint', 'resolve_resume', 'build_runner'
 ]
 __all__ += ['init_model', 'inference_volume', 'build_volume_pipeline']
-__all__ += ['filter_known_warnings']
+__all__ += ['add_verbose_argument', 'filter_known_warnings']

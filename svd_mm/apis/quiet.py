@@ -9,11 +9,12 @@ mmcv's moved ``MultiScaleDeformableAttention``. Each tool calls
 :func:`filter_known_warnings` right after parsing its arguments; its
 ``--verbose`` flag shows them all.
 """
+import argparse
 import os
 import sys
 import warnings
 
-__all__ = ['KNOWN_WARNINGS', 'filter_known_warnings']
+__all__ = ['KNOWN_WARNINGS', 'add_verbose_argument', 'filter_known_warnings']
 
 #: (message regex, category) of the third-party warnings the tools hide.
 KNOWN_WARNINGS = (
@@ -43,3 +44,13 @@ def filter_known_warnings(verbose: bool = False) -> None:
         return
     for message, category in KNOWN_WARNINGS:
         warnings.filterwarnings('ignore', message=message, category=category)
+
+
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
+    """Add the tools' ``--verbose`` flag (see :func:`filter_known_warnings`).
+    """
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help='show every warning (known third-party deprecation warnings '
+        'are hidden by default)')

@@ -46,11 +46,8 @@ def parse_args(argv=None):
     parser.add_argument('--dpi', type=int, default=100, help='resolution')
     parser.add_argument(
         '--json', default=None, help='also write the summaries to this file')
-    parser.add_argument(
-        '--verbose',
-        action='store_true',
-        help='show every warning (known third-party deprecation warnings '
-        'are hidden by default)')
+    from svd_mm.apis.quiet import add_verbose_argument
+    add_verbose_argument(parser)
     return parser.parse_args(argv)
 
 

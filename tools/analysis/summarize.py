@@ -45,6 +45,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from scipy import stats
 
+from svd_mm.apis import add_verbose_argument, filter_known_warnings
 from svd_mm.utils.paper_results import (find_model, load_model_index,
                                         paper_metrics, paper_text)
 
@@ -99,6 +100,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--out',
         help='write OUT.md and OUT.csv (the CSV keeps full precision)')
+    add_verbose_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -347,6 +349,7 @@ def parse_methods(specs: Sequence[str]) -> Dict[str, str]:
 
 def main(argv: Optional[List[str]] = None) -> List[dict]:
     args = parse_args(argv)
+    filter_known_warnings(args.verbose)
     try:
         methods = parse_methods(args.methods)
         runs = {name: load_runs(d) for name, d in methods.items()}

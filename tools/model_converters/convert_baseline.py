@@ -41,6 +41,7 @@ import torch
 from mmengine.utils import mkdir_or_exist
 
 import svd_mm  # noqa: F401  (allow-list, safe loader, registries)
+from svd_mm.apis import add_verbose_argument, filter_known_warnings
 from svd_mm.models.utils import BASELINE_CONVERTERS, format_report
 
 
@@ -74,6 +75,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--no-verify',
         action='store_true',
         help='do not load the result into the target model')
+    add_verbose_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -148,6 +150,7 @@ def verify(type: str, report: dict, dst: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
+    filter_known_warnings(args.verbose)
     try:
         report = convert(args.src, args.dst, args.type, args.depth,
                          args.in_channels, args.source_axes)

@@ -41,6 +41,7 @@ from mmengine.registry import MODELS
 from mmengine.utils import mkdir_or_exist
 
 import svd_mm  # noqa: F401  (allow-list, safe loader, registries)
+from svd_mm.apis import add_verbose_argument, filter_known_warnings
 from svd_mm.models.utils import OFFICIAL_CONVERTERS, format_report
 
 # the registered backbone of each kind
@@ -72,6 +73,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--no-verify',
         action='store_true',
         help='do not load the result into the target backbone')
+    add_verbose_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -142,6 +144,7 @@ def convert(src: str,
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
+    filter_known_warnings(args.verbose)
     try:
         report = convert(args.src, args.dst, args.kind, args.in_channels,
                          args.num_groups, not args.no_verify)

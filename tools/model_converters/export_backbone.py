@@ -78,6 +78,7 @@ from mmengine.runner import CheckpointLoader
 from mmengine.utils import mkdir_or_exist
 
 import svd_mm  # noqa: F401  (allow-list and safe checkpoint loader)
+from svd_mm.apis import add_verbose_argument, filter_known_warnings
 
 #: (block, blocks per stage) -> depth of the ResNets MONAI and svd_mm share.
 DEPTHS = {
@@ -137,6 +138,7 @@ def parse_args(argv=None):
         action='store_true',
         help='refuse a MONAI export whose network would compute other '
         'features than the svd_mm backbone (other strides)')
+    add_verbose_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -432,6 +434,7 @@ def export_backbone(src: str,
 
 def main(argv=None):
     args = parse_args(argv)
+    filter_known_warnings(args.verbose)
     try:
         report = export_backbone(args.src, args.dst, args.prefix, args.format,
                                  args.depth, args.config,
