@@ -30,7 +30,8 @@ class PackSegVolumeInputs(PackSegInputs):
     - img (np.ndarray): (C, D, H, W) volume, or a (D, H, W) volume that is
       given C=1.
     - gt_seg_map (np.ndarray, optional): (D, H, W) label volume with the
-      (D, H, W) of ``img``, or an (H, W) label map with its (H, W).
+      (D, H, W) of ``img``, or an (H, W) label map (of any size: mmseg's
+      test pipelines load it at the original image size).
 
     Added Keys:
 
@@ -102,16 +103,16 @@ class PackSegVolumeInputs(PackSegInputs):
                 f'{self.__class__.__name__} expects gt_seg_map of shape '
                 f'(D, H, W) or (H, W), but got {tuple(gt_seg_map.shape)} '
                 f'from {label_source}')
-        if spatial_shape is not None:
-            expected = spatial_shape[-gt_seg_map.ndim:]
-            if tuple(gt_seg_map.shape) != expected:
-                axes = '(D, H, W)' if gt_seg_map.ndim == 3 else '(H, W)'
-                raise ValueError(
-                    f'gt_seg_map of shape {tuple(gt_seg_map.shape)} does not '
-                    f'match the {axes} = {expected} of img from {source} '
-                    f'(labels: {label_source})')
         data = to_tensor(
             np.ascontiguousarray(gt_seg_map[None].astype(np.int64)))
         if gt_seg_map.ndim == 2:
+            # as mmseg: test pipelines load the map after Resize, at the
+            # original (H, W), which the prediction is scored at
             return PixelData(data=data)
+        if spatial_shape is not None and \
+                tuple(gt_seg_map.shape) != spatial_shape:
+            raise ValueError(
+                f'gt_seg_map of shape {tuple(gt_seg_map.shape)} does not '
+                f'match the (D, H, W) = {spatial_shape} of img from {source} '
+                f'(labels: {label_source})')
         return VoxelData(data=data)

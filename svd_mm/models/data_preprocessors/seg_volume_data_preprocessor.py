@@ -32,7 +32,8 @@ class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
     pre-training, :class:`~svd_mm.models.segmentors.
     PseudoVolumeEncoderDecoder`): they are padded in H and W only, the
     metainfo shapes are (H, W) (``pad_shape`` is the padded (H, W) of the
-    batch, as in mmseg), and ``padding_size`` (left, right, top, bottom) is
+    batch, as in mmseg), the maps are padded in training only (mmseg's test
+    pipelines load them at the original image size), and ``padding_size`` (left, right, top, bottom) is
     set from ``img_shape`` as mmseg's ``SegDataPreProcessor`` does, so that
     mmseg's ``postprocess_result`` cuts the padding off the logits.
 
@@ -102,7 +103,8 @@ class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
             data (dict): Data from the dataloader, ``inputs`` (a list of
                 (C, D, H, W) tensors or an (N, C, D, H, W) tensor) and
                 optionally ``data_samples`` (SegDataSample).
-            training (bool): Whether the model is training. Unused.
+            training (bool): Whether the model is training; with
+                ``label_dims=2`` the label maps are padded only then.
 
         Returns:
             dict: ``inputs`` (an (N, C, D, H_pad, W_pad) float tensor) and
@@ -114,7 +116,7 @@ class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
         if data_samples is None:
             return data
         if self.label_dims == 2:
-            self._pad_label_maps(data_samples, inputs.shape[-2:])
+            self._pad_label_maps(data_samples, inputs.shape[-2:], training)
         else:
             self._pad_label_volumes(data_samples, inputs.shape[2:])
         return data
@@ -136,9 +138,11 @@ class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
                 f"{data_sample.metainfo.get('img_path')}")
         pad = (0, shape[-1] - gt.shape[-1], 0, shape[-2] - gt.shape[-2])
         if any(pad):
-            # replace the field: its size changes
-            data_sample.gt_sem_seg.data = F.pad(gt, pad, 'constant',
-                                                self.seg_pad_val)
+            # a new element of the same type: its size changes
+            field = data_sample.gt_sem_seg
+            data_sample.gt_sem_seg = type(field)(
+                metainfo=field.metainfo,
+                data=F.pad(gt, pad, 'constant', self.seg_pad_val))
 
     def _pad_label_volumes(self, data_samples, shape: tuple) -> None:
         """(D, H, W) metainfo and (1, D, H, W) label volumes."""
@@ -151,8 +155,10 @@ class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
             })
             self._pad_label(i, data_sample, (depth, height, width))
 
-    def _pad_label_maps(self, data_samples, shape: tuple) -> None:
-        """(H, W) metainfo with ``padding_size`` and (1, H, W) label maps."""
+    def _pad_label_maps(self, data_samples, shape: tuple,
+                        training: bool) -> None:
+        """(H, W) metainfo with ``padding_size``; pad the (1, H, W) label
+        maps in training (as mmseg: test maps keep the original size)."""
         height, width = shape
         for i, data_sample in enumerate(data_samples):
             img_h, img_w = data_sample.metainfo.get('img_shape', shape)[:2]
@@ -160,4 +166,5 @@ class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
                 'pad_shape': (height, width),
                 'padding_size': [0, width - img_w, 0, height - img_h]
             })
-            self._pad_label(i, data_sample, (height, width))
+            if training:
+                self._pad_label(i, data_sample, (height, width))
