@@ -302,7 +302,11 @@ def test_tiny_test_tool_reports_miou(tiny_run):
 def test_checkpoint_transfers_to_lidc_seg_backbone(tiny_run):
     dst = tiny_run['root'] / 'r3d18-svd-ade20k-seg_backbone.pth'
     proc = run_tool(cwd=REPO, args=[EXTRACT, tiny_run['ckpt'], dst])
-    assert 'dropped' in proc.stdout
+    # the GTM and both heads are dropped
+    dropped = proc.stdout.splitlines()[1]
+    assert dropped.startswith('dropped ')
+    assert sorted(name.split(' (')[0] for name in dropped.split(': ')[1]
+                  .split(', ')) == ['auxiliary_head', 'decode_head', 'neck']
     source = torch.load(
         tiny_run['ckpt'], map_location='cpu',
         weights_only=True)['state_dict']

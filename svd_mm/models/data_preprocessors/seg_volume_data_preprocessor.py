@@ -30,12 +30,13 @@ class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
     With ``label_dims=2`` the labels are instead the (1, H, W) ``PixelData``
     maps of a 2D segmentor on pseudo-3D volumes (VDT segmentation
     pre-training, :class:`~svd_mm.models.segmentors.
-    PseudoVolumeEncoderDecoder`): they are padded in H and W only, the
-    metainfo shapes are (H, W) (``pad_shape`` is the padded (H, W) of the
-    batch, as in mmseg), the maps are padded in training only (mmseg's test
-    pipelines load them at the original image size), and ``padding_size`` (left, right, top, bottom) is
-    set from ``img_shape`` as mmseg's ``SegDataPreProcessor`` does, so that
-    mmseg's ``postprocess_result`` cuts the padding off the logits.
+    PseudoVolumeEncoderDecoder`): the metainfo shapes are (H, W)
+    (``pad_shape`` is the padded (H, W) of the batch, as in mmseg), the maps
+    are padded in H and W in training only (mmseg's test pipelines load
+    them at the original image size), and ``padding_size`` (left, right,
+    top, bottom) is set from ``img_shape`` as mmseg's
+    ``SegDataPreProcessor`` does, so that mmseg's ``postprocess_result``
+    cuts the padding off the logits.
 
     Args:
         mean (Sequence[float], optional): Mean of each volume channel C. If
