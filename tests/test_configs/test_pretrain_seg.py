@@ -336,3 +336,24 @@ def test_checkpoint_transfers_to_lidc_seg_backbone(tiny_run):
     with torch.no_grad():
         (out, ) = target(torch.rand(1, 1, 48, 48, 48))
     assert out.shape == torch.Size([1, TINY_WIDTH * 8, 12, 12, 12])
+
+
+@pytest.mark.parametrize(
+    'path,init',
+    [(osp.join('pretrain/seg', row[0]), 'svd-in1k') for row in CONFIG_TABLE] +
+    [(row[0], row[2]) for row in TRANSFER_ROWS])
+def test_metafile_entry_says_not_reported(path, init):
+    import yaml
+    folder, name = osp.split(path)
+    with open(osp.join(CONFIGS, folder, 'metafile.yml')) as f:
+        meta = yaml.safe_load(f)
+    collections = {c['Name'] for c in meta['Collections']}
+    (entry, ) = [
+        m for m in meta['Models'] if m['Name'] == osp.splitext(name)[0]
+    ]
+    assert entry['Config'] == f'configs/{path}'
+    assert entry['In Collection'] in collections
+    assert entry['Metadata']['Init'] == init
+    assert entry['Metadata']['Paper Table'] == 'none'
+    assert entry['Metadata']['Paper Result'] == 'not reported'
+    assert 'Results' not in entry

@@ -1,4 +1,4 @@
-# Beyond Table III (LIDC-IDRI nodule malignancy, test AUC), row "SVD (ADE20K
+# Beyond Table IV (LIDC-IDRI nodule malignancy, test AUC), row "SVD (ADE20K
 # seg)": 3D ResNet-18 classifier initialised from the VDT semantic-segmentation
 # pre-training on ADE20K (configs/pretrain/seg). No such row in the paper (it
 # pre-trains on ImageNet and COCO only). Paper result: not reported. The

@@ -1,4 +1,4 @@
-# Beyond Table III (LIDC-IDRI nodule malignancy, test AUC), row "SVD
+# Beyond Table IV (LIDC-IDRI nodule malignancy, test AUC), row "SVD
 # (COCO-Stuff seg)": 3D ResNet-18 classifier initialised from the VDT
 # semantic-segmentation pre-training on COCO-Stuff (configs/pretrain/seg). No
 # such row in the paper (it pre-trains on ImageNet and COCO only). Paper

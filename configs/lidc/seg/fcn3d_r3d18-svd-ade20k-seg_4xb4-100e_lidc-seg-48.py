@@ -1,4 +1,4 @@
-# Beyond Table IV (LIDC-IDRI nodule segmentation, test Dice), row "SVD (ADE20K
+# Beyond Table III (LIDC-IDRI nodule segmentation, test Dice), row "SVD (ADE20K
 # seg)": 3D ResNet-18 FCN initialised from the VDT semantic-segmentation
 # pre-training on ADE20K (configs/pretrain/seg). No such row in the paper (it
 # pre-trains on ImageNet and COCO only). Paper result: not reported. The

@@ -1,4 +1,4 @@
-# Beyond Table IV (LIDC-IDRI nodule segmentation, test Dice), row "SVD
+# Beyond Table III (LIDC-IDRI nodule segmentation, test Dice), row "SVD
 # (COCO-Stuff seg)": 3D ResNet-18 FCN initialised from the VDT
 # semantic-segmentation pre-training on COCO-Stuff (configs/pretrain/seg). No
 # such row in the paper (it pre-trains on ImageNet and COCO only). Paper
