@@ -1,9 +1,11 @@
-"""One COCO pre-training step of SVD-Net's detectors: images/s and memory.
+"""One pre-training step of SVD-Net's detectors or segmentors: images/s
+and memory.
 
-Times one full detection training step (data pre-processing, backbone,
-neck, RPN and RoI heads with their losses, backward, SGD update) of the
-Faster R-CNN models of ``configs/pretrain/coco`` at their real widths, on a
-batch of ``--batch`` images of ``--size`` x ``--size`` pixels, side by side:
+``--task det`` (the default) times one full detection training step (data
+pre-processing, backbone, neck, RPN and RoI heads with their losses,
+backward, SGD update) of the Faster R-CNN models of ``configs/pretrain/coco``
+at their real widths, on a batch of ``--batch`` images of ``--size`` x
+``--size`` pixels, side by side:
 
 - ``r3d18``: ``faster-rcnn_r3d18_gtm-fpn_8xb2-72e_coco.py`` (ResNet3D-18,
   GTM + FPN, GN);
@@ -18,9 +20,25 @@ batch of ``--batch`` images of ``--size`` x ``--size`` pixels, side by side:
   ``Shared4Conv1FCBBoxHead``) with mmdet's 2D ResNet-18 (GN) instead of the
   3D backbone and no GTM, so that only the backbone differs from ``r3d18``.
 
+``--task seg`` times one semantic-segmentation training step (pre-processing,
+backbone, neck, UPerHead and FCN auxiliary head with their cross-entropy
+losses, backward, SGD update) of the ADE20K UPerNets (150 classes):
+
+- ``upernet-r3d18``: ``configs/pretrain/seg/upernet_r3d18_gtm_4xb4-160k_
+  ade20k-512x512.py`` (ResNet3D-18 in pre-train mode + GTM + UPerHead);
+- ``upernet-r18-2d``: mmseg's own
+  ``mmseg::upernet/upernet_r18_4xb4-160k_ade20k-512x512.py`` (2D
+  ResNetV1c-18 + UPerHead, the same heads), input (N, 3, H, W); its
+  ``SegDataPreProcessor`` gets the crop ``size`` (``--size``; 512 in
+  mmseg's ResNet-50 sibling config, which the ResNet-18 file lacks).
+
+Neither loads pre-trained weights (random init, every stage trained) and
+SyncBN is reverted to BN as a one-device training run does.
+
 The 3D rows take the one-channel volume (N, 1, 3, H, W) that
 ``RGBToVolume`` makes of an RGB image; all rows get the same image (fixed
-random pixels) and the same 5 ground-truth boxes. SVD-Net states that P3D-63
+random pixels) and the same 5 ground-truth boxes or the same label map
+(64x64 blocks of 150 classes). SVD-Net states that P3D-63
 is computationally and memory efficient compared with ResNet3D-50; the
 ``p3d63`` / ``r3d50`` ratios measure that claim on this machine.
 
@@ -47,6 +65,7 @@ Example:
     python benchmarks/pretrain_step.py --iters 2 --rounds 2  # busy machine
     python benchmarks/pretrain_step.py --size 384 --models r3d18,p3d63
     python benchmarks/pretrain_step.py --device cuda --iters 20 --batch 2
+    python benchmarks/pretrain_step.py --task seg --iters 2 --batch 4
 """
 import argparse
 import copy
@@ -61,20 +80,37 @@ from typing import Dict, List, Optional
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 COCO_CONFIGS = osp.join(REPO, 'configs', 'pretrain', 'coco')
+SEG_CONFIGS = osp.join(REPO, 'configs', 'pretrain', 'seg')
 MMDET_2D_CONFIG = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
-#: row name -> (config file or mmdet config, kind of input)
+MMSEG_2D_CONFIG = 'mmseg::upernet/upernet_r18_4xb4-160k_ade20k-512x512.py'
+#: row name -> (config file or toolbox config, kind of input, task)
 MODELS: Dict[str, tuple] = {
     'r3d18': (osp.join(COCO_CONFIGS,
-                       'faster-rcnn_r3d18_gtm-fpn_8xb2-72e_coco.py'), '3d'),
+                       'faster-rcnn_r3d18_gtm-fpn_8xb2-72e_coco.py'), '3d',
+              'det'),
     'p3d63': (osp.join(COCO_CONFIGS,
-                       'faster-rcnn_p3d63_gtm-fpn_8xb2-72e_coco.py'), '3d'),
+                       'faster-rcnn_p3d63_gtm-fpn_8xb2-72e_coco.py'), '3d',
+              'det'),
     'r3d50': (osp.join(COCO_CONFIGS,
-                       'faster-rcnn_r3d50_gtm-fpn_8xb2-72e_coco.py'), '3d'),
-    'r18-2d': (MMDET_2D_CONFIG, '2d'),
+                       'faster-rcnn_r3d50_gtm-fpn_8xb2-72e_coco.py'), '3d',
+              'det'),
+    'r18-2d': (MMDET_2D_CONFIG, '2d', 'det'),
     'r18-2d-gn': (osp.join(COCO_CONFIGS,
                            'faster-rcnn_r3d18_gtm-fpn_8xb2-72e_coco.py'),
-                  '2d'),
+                  '2d', 'det'),
+    'upernet-r3d18':
+    (osp.join(SEG_CONFIGS, 'upernet_r3d18_gtm_4xb4-160k_ade20k-512x512.py'),
+     '3d', 'seg'),
+    'upernet-r18-2d': (MMSEG_2D_CONFIG, '2d', 'seg'),
 }
+#: task -> (default rows, default reference row)
+TASKS = {
+    'det': (['r3d18', 'p3d63', 'r3d50', 'r18-2d', 'r18-2d-gn'], 'r3d50'),
+    'seg': (['upernet-r3d18', 'upernet-r18-2d'], 'upernet-r18-2d'),
+}
+# the label map of the segmentation rows: 64x64 blocks of ADE20K classes
+SEG_BLOCK = 64
+SEG_CLASSES = 150
 # 5 ground-truth boxes (x1, y1, x2, y2) as fractions of the image side,
 # placed like the cars of terrain2.png (sahi), with COCO class indices
 GT_BOXES = [(0.21, 0.66, 0.43, 0.89), (0.49, 0.66, 0.61, 0.80),
@@ -86,12 +122,23 @@ GT_LABELS = [2, 2, 2, 7, 0]
 # --------------------------------------------------------------------------
 # worker: one row in a fresh process
 # --------------------------------------------------------------------------
-def build_config(name: str):
-    """The model and optim wrapper config of a row (see module doc)."""
+def build_config(name: str, size: int = 512):
+    """The model and optim wrapper config of a row (see module doc) for
+    ``size`` x ``size`` crops."""
     from mmengine.config import Config
     from mmengine.hub import get_config
-    path, _ = MODELS[name]
-    if name == 'r18-2d':
+    path = MODELS[name][0]
+    if name == 'upernet-r18-2d':
+        cfg = get_config(path)
+        # no download: random init like the 3D row
+        cfg.model.pretrained = None
+        # the crop size its ResNet-50 sibling sets and this file lacks
+        # (mmseg's SegDataPreProcessor needs a size or a size divisor)
+        cfg.model.data_preprocessor.size = (size, size)
+    elif name == 'upernet-r3d18':
+        cfg = Config.fromfile(path)
+        cfg.model.backbone.init_cfg = None
+    elif name == 'r18-2d':
         cfg = get_config(path)
         # trained from scratch like the 3D rows: every stage, BN updated
         cfg.model.backbone.update(
@@ -146,6 +193,47 @@ def make_batch(kind: str, size: int, batch: int) -> dict:
     return dict(inputs=inputs, data_samples=data_samples)
 
 
+def make_seg_batch(kind: str, size: int, batch: int) -> dict:
+    """A segmentation batch: ``inputs`` as in :func:`make_batch` and
+    ``data_samples`` with an (1, H, W) label map of 64x64 class blocks."""
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    generator = torch.Generator().manual_seed(0)
+    image = torch.randint(
+        0, 256, (3, size, size), dtype=torch.uint8, generator=generator)
+    block = torch.arange(size) // SEG_BLOCK
+    label_map = (block[:, None] * 7 + block[None, :] * 3) % SEG_CLASSES
+    inputs, data_samples = [], []
+    for _ in range(batch):
+        inputs.append(image[None].clone() if kind == '3d' else image.clone())
+        sample = SegDataSample(
+            metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
+        sample.gt_sem_seg = PixelData(data=label_map[None].clone())
+        data_samples.append(sample)
+    return dict(inputs=inputs, data_samples=data_samples)
+
+
+def build_model(name: str, size: int = 512):
+    """Build row ``name`` in its toolbox's default scope for ``size`` x
+    ``size`` crops; return the config too."""
+    from mmengine.model import revert_sync_batchnorm
+
+    import svd_mm  # noqa: F401  (registers the svd_mm modules)
+    if MODELS[name][2] == 'seg':
+        from mmseg.registry import MODELS as TOOLBOX_MODELS
+        from mmseg.utils import register_all_modules
+    else:
+        from mmdet.registry import MODELS as TOOLBOX_MODELS
+        from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+    cfg = build_config(name, size)
+    # a one-device training run reverts SyncBN (mmengine's Runner)
+    model = revert_sync_batchnorm(TOOLBOX_MODELS.build(cfg.model))
+    model.init_weights()
+    return cfg, model
+
+
 def _proc_status_kib(key: str) -> Optional[int]:
     """A ``kB`` field of ``/proc/self/status``, or None."""
     try:
@@ -176,22 +264,17 @@ def run_worker(name: str, size: int, iters: int, warmup: int, batch: int,
     import torch
     if threads:
         torch.set_num_threads(threads)
-    from mmdet.registry import MODELS as DET_MODELS
-    from mmdet.utils import register_all_modules
     from mmengine.logging import MMLogger
     from mmengine.optim import build_optim_wrapper
 
-    import svd_mm  # noqa: F401  (registers the svd_mm modules)
-    register_all_modules(init_default_scope=True)
     # the current logger: keeps init_weights' per-parameter log quiet
     MMLogger.get_instance('pretrain_step', log_level='ERROR')
-
-    cfg = build_config(name)
-    model = DET_MODELS.build(cfg.model)
-    model.init_weights()
+    cfg, model = build_model(name, size)
     model.to(device).train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    data = make_batch(MODELS[name][1], size, batch)
+    _, kind, task = MODELS[name]
+    data = (make_seg_batch if task == 'seg' else make_batch)(kind, size,
+                                                              batch)
 
     def sync():
         if device.startswith('cuda'):
@@ -338,11 +421,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Images/s and peak memory of one COCO pre-training step '
         '(Faster R-CNN + GTM + FPN) for ResNet3D-18, P3D-63, ResNet3D-50 and '
-        '2D ResNet-18 detectors')
+        '2D ResNet-18 detectors, or of one ADE20K segmentation pre-training '
+        'step (UPerNet) for ResNet3D-18 + GTM and 2D ResNet-18')
+    parser.add_argument(
+        '--task',
+        choices=sorted(TASKS),
+        default='det',
+        help='the default rows and reference: det (COCO detectors) or seg '
+        '(ADE20K UPerNets) (default: det)')
     parser.add_argument(
         '--models',
-        default=','.join(MODELS),
-        help=f'comma-separated rows, from {list(MODELS)} (default: all)')
+        default=None,
+        help=f'comma-separated rows, from {list(MODELS)} (default: all '
+        'rows of --task)')
     parser.add_argument(
         '--size', type=int, default=512, help='image side (default: 512)')
     parser.add_argument(
@@ -371,11 +462,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='torch intra-op threads (default: torch\'s own)')
     parser.add_argument(
         '--reference',
-        default='r3d50',
-        help='row the ratios are relative to (default: r3d50)')
+        default=None,
+        help='row the ratios are relative to (default: r3d50 for det, '
+        'upernet-r18-2d for seg)')
     parser.add_argument('--json', help='also write the rows to this file')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    default_rows, default_reference = TASKS[args.task]
+    if args.models is None:
+        args.models = ','.join(default_rows)
+    if args.reference is None:
+        args.reference = default_reference
     names = [n for n in args.models.split(',') if n]
     unknown = [n for n in names if n not in MODELS]
     if unknown:

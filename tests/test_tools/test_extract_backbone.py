@@ -54,6 +54,8 @@ def test_extract_backbone(detector_ckpt, tmp_path):
             "'backbone.'") in proc.stdout
     assert 'dropped 3 tensors: neck (2), rpn_head (1)' in proc.stdout
 
+    # written under a temporary name, then renamed: nothing else is left
+    assert [p.name for p in dst.parent.iterdir()] == ['r3d18_backbone.pth']
     ckpt = CheckpointLoader.load_checkpoint(str(dst))
     assert set(ckpt) == {'state_dict', 'meta'}
     assert ckpt['meta'] == dict(

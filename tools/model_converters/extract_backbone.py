@@ -9,17 +9,29 @@ Example:
             work_dirs/vdt_r3d18_8xb32-100e_in1k/epoch_100.pth \\
             checkpoints/r3d18-svd-in1k_backbone.pth
 
+    The same for the semantic-segmentation pre-training (mmseg, iteration
+    checkpoints; ``neck.*`` (GTM), ``decode_head.*`` and
+    ``auxiliary_head.*`` are dropped)::
+
+        WORK_DIR=work_dirs/upernet_r3d18_gtm_4xb4-160k_ade20k-512x512
+        python tools/model_converters/extract_backbone.py \\
+            $WORK_DIR/iter_160000.pth \\
+            checkpoints/r3d18-svd-ade20k-seg_backbone.pth
+
 The source is loaded with ``torch.load(weights_only=True)`` (through
 mmengine's ``CheckpointLoader`` and svd_mm's allow-list), a leading
 ``module.`` is stripped, the keys under ``--prefix`` are kept without it and
 saved as ``{'state_dict': ..., 'meta': {'source', 'prefix', 'num_params'}}``.
 ``num_params`` counts the values of all kept tensors (parameters and
-buffers).
+buffers). The file is written next to ``dst`` under a temporary name and
+renamed, so an interrupted run leaves no partial checkpoint.
 """
 import argparse
+import os
 import os.path as osp
 import pickle
 import sys
+import tempfile
 from collections import Counter
 
 import torch
@@ -66,9 +78,17 @@ def extract_backbone(src: str, dst: str, prefix: str = 'backbone.') -> dict:
         source=osp.basename(src),
         prefix=prefix,
         num_params=sum(v.numel() for v in kept.values()))
-    if osp.dirname(dst):
-        mkdir_or_exist(osp.dirname(dst))
-    torch.save(dict(state_dict=kept, meta=meta), dst)
+    dst_dir = osp.dirname(osp.abspath(dst))
+    mkdir_or_exist(dst_dir)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f'.{osp.basename(dst)}.', suffix='.tmp', dir=dst_dir)
+    os.close(fd)
+    try:
+        torch.save(dict(state_dict=kept, meta=meta), tmp)
+        os.replace(tmp, dst)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
     return dict(
         kept=len(kept),
         dropped=sum(dropped.values()),

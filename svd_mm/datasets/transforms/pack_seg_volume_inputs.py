@@ -3,6 +3,7 @@ import numpy as np
 from mmcv.transforms import to_tensor
 from mmseg.datasets.transforms import PackSegInputs
 from mmseg.registry import TRANSFORMS
+from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from svd_mm.structures import VoxelData
@@ -19,19 +20,25 @@ class PackSegVolumeInputs(PackSegInputs):
     packs an (C, D, H, W) volume as it is and the (D, H, W) label volume as
     a :class:`~svd_mm.structures.VoxelData` of shape (1, D, H, W).
 
+    A 2D label map (H, W) with the (H, W) of the volume, the target of a
+    2D segmentor on a pseudo-3D volume (an image turned into (1, 3, H, W) by
+    :class:`~svd_mm.datasets.transforms.RGBToVolume`), is packed as mmseg's
+    ``PackSegInputs`` packs it: a ``PixelData`` of shape (1, H, W).
+
     Required Keys:
 
     - img (np.ndarray): (C, D, H, W) volume, or a (D, H, W) volume that is
       given C=1.
     - gt_seg_map (np.ndarray, optional): (D, H, W) label volume with the
-      (D, H, W) of ``img``.
+      (D, H, W) of ``img``, or an (H, W) label map (of any size: mmseg's
+      test pipelines load it at the original image size).
 
     Added Keys:
 
     - inputs (torch.Tensor): (C, D, H, W) volume, dtype of ``img``.
     - data_samples (SegDataSample): ``gt_sem_seg`` (VoxelData with a
-      (1, D, H, W) int64 ``data``) and the meta keys present in the
-      results.
+      (1, D, H, W) int64 ``data``, or PixelData with a (1, H, W) one for a
+      label map) and the meta keys present in the results.
 
     Args:
         meta_keys (Sequence[str]): Keys copied into the metainfo of the data
@@ -76,21 +83,8 @@ class PackSegVolumeInputs(PackSegInputs):
 
         data_sample = SegDataSample()
         if 'gt_seg_map' in results:
-            gt_seg_map = results['gt_seg_map']
-            if gt_seg_map.ndim != 3:
-                raise ValueError(
-                    f'{self.__class__.__name__} expects gt_seg_map of shape '
-                    f'(D, H, W), but got {tuple(gt_seg_map.shape)} from '
-                    f"{results.get('seg_map_path', source)}")
-            if spatial_shape is not None and \
-                    tuple(gt_seg_map.shape) != spatial_shape:
-                raise ValueError(
-                    f'gt_seg_map of shape {tuple(gt_seg_map.shape)} does not '
-                    f'match the (D, H, W) = {spatial_shape} of img from '
-                    f'{source}')
-            data = to_tensor(
-                np.ascontiguousarray(gt_seg_map[None].astype(np.int64)))
-            data_sample.gt_sem_seg = VoxelData(data=data)
+            data_sample.gt_sem_seg = self._pack_label(results, spatial_shape,
+                                                      source)
 
         img_meta = {
             key: results[key]
@@ -99,3 +93,26 @@ class PackSegVolumeInputs(PackSegInputs):
         data_sample.set_metainfo(img_meta)
         packed_results['data_samples'] = data_sample
         return packed_results
+
+    def _pack_label(self, results: dict, spatial_shape, source: str):
+        """Pack ``gt_seg_map`` as VoxelData (D, H, W) or PixelData (H, W)."""
+        gt_seg_map = results['gt_seg_map']
+        label_source = results.get('seg_map_path', source)
+        if gt_seg_map.ndim not in (2, 3):
+            raise ValueError(
+                f'{self.__class__.__name__} expects gt_seg_map of shape '
+                f'(D, H, W) or (H, W), but got {tuple(gt_seg_map.shape)} '
+                f'from {label_source}')
+        data = to_tensor(
+            np.ascontiguousarray(gt_seg_map[None].astype(np.int64)))
+        if gt_seg_map.ndim == 2:
+            # as mmseg: test pipelines load the map after Resize, at the
+            # original (H, W), which the prediction is scored at
+            return PixelData(data=data)
+        if spatial_shape is not None and \
+                tuple(gt_seg_map.shape) != spatial_shape:
+            raise ValueError(
+                f'gt_seg_map of shape {tuple(gt_seg_map.shape)} does not '
+                f'match the (D, H, W) = {spatial_shape} of img from {source} '
+                f'(labels: {label_source})')
+        return VoxelData(data=data)

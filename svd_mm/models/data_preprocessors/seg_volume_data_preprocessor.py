@@ -27,6 +27,17 @@ class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
     as (D, H, W), like ``img_shape`` and ``ori_shape`` of
     :class:`~svd_mm.datasets.transforms.PackSegVolumeInputs`.
 
+    With ``label_dims=2`` the labels are instead the (1, H, W) ``PixelData``
+    maps of a 2D segmentor on pseudo-3D volumes (VDT segmentation
+    pre-training, :class:`~svd_mm.models.segmentors.
+    PseudoVolumeEncoderDecoder`): the metainfo shapes are (H, W)
+    (``pad_shape`` is the padded (H, W) of the batch, as in mmseg), the maps
+    are padded in H and W in training only (mmseg's test pipelines load
+    them at the original image size), and ``padding_size`` (left, right,
+    top, bottom) is set from ``img_shape`` as mmseg's
+    ``SegDataPreProcessor`` does, so that mmseg's ``postprocess_result``
+    cuts the padding off the logits.
+
     Args:
         mean (Sequence[float], optional): Mean of each volume channel C. If
             None, the volumes are not normalised. Defaults to None.
@@ -39,6 +50,10 @@ class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
         seg_pad_val (int): Label of the padded voxels of ``gt_sem_seg``;
             the default is the ``ignore_index`` of the decode heads.
             Defaults to 255.
+        label_dims (int): 3 for (1, D, H, W) label volumes and (D, H, W)
+            metainfo shapes (3D segmentors), 2 for (1, H, W) label maps and
+            (H, W) shapes (2D segmentors on pseudo-3D volumes).
+            Defaults to 3.
         non_blocking (bool): Whether to copy to the device without blocking.
             Defaults to False.
 
@@ -66,6 +81,7 @@ class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
                  pad_size_divisor: int = 1,
                  pad_value: Union[float, int] = 0,
                  seg_pad_val: int = 255,
+                 label_dims: int = 3,
                  non_blocking: Optional[bool] = False):
         super().__init__(
             mean=mean,
@@ -74,7 +90,12 @@ class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
             pad_value=pad_value,
             boxtype2tensor=False,
             non_blocking=non_blocking)
+        if label_dims not in (2, 3):
+            raise ValueError('label_dims must be 2 (label maps of 2D '
+                             'segmentors) or 3 (label volumes), but got '
+                             f'{label_dims!r}')
         self.seg_pad_val = seg_pad_val
+        self.label_dims = label_dims
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Normalise, pad and stack the volumes; pad the label volumes.
@@ -83,7 +104,8 @@ class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
             data (dict): Data from the dataloader, ``inputs`` (a list of
                 (C, D, H, W) tensors or an (N, C, D, H, W) tensor) and
                 optionally ``data_samples`` (SegDataSample).
-            training (bool): Whether the model is training. Unused.
+            training (bool): Whether the model is training; with
+                ``label_dims=2`` the label maps are padded only then.
 
         Returns:
             dict: ``inputs`` (an (N, C, D, H_pad, W_pad) float tensor) and
@@ -94,26 +116,56 @@ class SegVolumeDataPreprocessor(VolumeDataPreprocessor):
         data_samples = data['data_samples']
         if data_samples is None:
             return data
-        depth, height, width = inputs.shape[2:]
+        if self.label_dims == 2:
+            self._pad_label_maps(data_samples, inputs.shape[-2:], training)
+        else:
+            self._pad_label_volumes(data_samples, inputs.shape[2:])
+        return data
+
+    def _pad_label(self, index: int, data_sample, shape: tuple) -> None:
+        """Pad ``gt_sem_seg`` (1, *shape') at the end of H and W to
+        ``shape``, if the sample has labels."""
+        if 'gt_sem_seg' not in data_sample:
+            return
+        gt = data_sample.gt_sem_seg.data
+        if gt.dim() != len(shape) + 1 or gt.shape[0] != 1 or any(
+                g > s for g, s in zip(gt.shape[1:], shape)) or (
+                    len(shape) == 3 and gt.shape[1] != shape[0]):
+            axes = '(1, D, H, W)' if len(shape) == 3 else '(1, H, W)'
+            raise ValueError(
+                f'gt_sem_seg of sample {index} has shape {tuple(gt.shape)}, '
+                f'which does not fit {axes} inside the padded batch '
+                f'{tuple(shape)}; img_path: '
+                f"{data_sample.metainfo.get('img_path')}")
+        pad = (0, shape[-1] - gt.shape[-1], 0, shape[-2] - gt.shape[-2])
+        if any(pad):
+            # a new element of the same type: its size changes
+            field = data_sample.gt_sem_seg
+            data_sample.gt_sem_seg = type(field)(
+                metainfo=field.metainfo,
+                data=F.pad(gt, pad, 'constant', self.seg_pad_val))
+
+    def _pad_label_volumes(self, data_samples, shape: tuple) -> None:
+        """(D, H, W) metainfo and (1, D, H, W) label volumes."""
+        depth, height, width = shape
         for i, data_sample in enumerate(data_samples):
             pad_h, pad_w = data_sample.metainfo['pad_shape']
             data_sample.set_metainfo({
                 'batch_input_shape': (depth, height, width),
                 'pad_shape': (depth, pad_h, pad_w)
             })
-            if 'gt_sem_seg' not in data_sample:
-                continue
-            gt = data_sample.gt_sem_seg.data
-            if gt.dim() != 4 or gt.shape[0] != 1 or gt.shape[1] != depth \
-                    or gt.shape[2] > height or gt.shape[3] > width:
-                raise ValueError(
-                    f'gt_sem_seg of sample {i} has shape {tuple(gt.shape)}, '
-                    f'which does not fit (1, D, H, W) inside the padded '
-                    f'batch (D, H, W) = {(depth, height, width)}; '
-                    f"img_path: {data_sample.metainfo.get('img_path')}")
-            pad = (0, width - gt.shape[3], 0, height - gt.shape[2])
-            if any(pad):
-                # replace the field: its (D, H, W) changes
-                data_sample.gt_sem_seg.data = F.pad(gt, pad, 'constant',
-                                                    self.seg_pad_val)
-        return data
+            self._pad_label(i, data_sample, (depth, height, width))
+
+    def _pad_label_maps(self, data_samples, shape: tuple,
+                        training: bool) -> None:
+        """(H, W) metainfo with ``padding_size``; pad the (1, H, W) label
+        maps in training (as mmseg: test maps keep the original size)."""
+        height, width = shape
+        for i, data_sample in enumerate(data_samples):
+            img_h, img_w = data_sample.metainfo.get('img_shape', shape)[:2]
+            data_sample.set_metainfo({
+                'pad_shape': (height, width),
+                'padding_size': [0, width - img_w, 0, height - img_h]
+            })
+            if training:
+                self._pad_label(i, data_sample, (height, width))

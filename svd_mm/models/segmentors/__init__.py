@@ -8,5 +8,9 @@ except ImportError:  # mmseg is optional
     pass
 else:
     from .encoder_decoder_3d import EncoderDecoder3D  # noqa: F401
+    from .pseudo_volume_encoder_decoder import \
+        PseudoVolumeEncoderDecoder  # noqa: F401
     from .unet3d_genesis import UNet3DGenesis  # noqa: F401
-    __all__ += ['EncoderDecoder3D', 'UNet3DGenesis']
+    __all__ += [
+        'EncoderDecoder3D', 'PseudoVolumeEncoderDecoder', 'UNet3DGenesis'
+    ]

@@ -91,3 +91,31 @@ def test_registered_in_mmseg_scope_and_repr():
     assert isinstance(pack, PackSegVolumeInputs)
     assert repr(pack).startswith('PackSegVolumeInputs(meta_keys=')
     assert 'spacing' in pack.meta_keys and 'case_id' in pack.meta_keys
+
+
+def test_pack_label_map_of_a_pseudo_volume():
+    from mmengine.structures import PixelData
+
+    from svd_mm.datasets.transforms import RGBToVolume
+    rng = np.random.default_rng(0)
+    bgr = rng.integers(0, 256, (10, 14, 3)).astype(np.uint8)
+    gt = rng.integers(0, 150, (10, 14)).astype(np.uint8)
+    results = RGBToVolume()(
+        dict(img=bgr, gt_seg_map=gt, img_shape=(10, 14), ori_shape=(20, 28)))
+    packed = PackSegVolumeInputs()(results)
+    assert packed['inputs'].shape == (1, 3, 10, 14)
+    # the (H, W) map of a 2D segmentor is packed as mmseg packs it
+    gt_sem_seg = packed['data_samples'].gt_sem_seg
+    assert isinstance(gt_sem_seg, PixelData)
+    assert gt_sem_seg.data.dtype == torch.int64
+    assert torch.equal(gt_sem_seg.data[0], torch.from_numpy(gt).long())
+    assert packed['data_samples'].img_shape == (10, 14)
+    # a test map at the original size (loaded after Resize) is not checked
+    results = RGBToVolume()(
+        dict(img=bgr, gt_seg_map=np.zeros((20, 28), np.uint8)))
+    packed = PackSegVolumeInputs()(results)
+    assert packed['data_samples'].gt_sem_seg.shape == (20, 28)
+    # neither a map nor a volume
+    with pytest.raises(ValueError, match=r'or \(H, W\), but got \(20,\)'):
+        PackSegVolumeInputs()(
+            dict(img=results['img'], gt_seg_map=np.zeros(20)))

@@ -82,3 +82,55 @@ def test_built_in_mmseg_scope():
             dict(type='SegVolumeDataPreprocessor', mean=[0.], std=[1.]))
     assert isinstance(preprocessor, SegVolumeDataPreprocessor)
     assert preprocessor.seg_pad_val == 255
+
+
+def _map_batch(shapes, seed=0):
+    """Pseudo-3D volumes (1, 3, H, W) with (1, H, W) label maps."""
+    from mmengine.structures import PixelData
+    generator = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for shape in shapes:
+        inputs.append(
+            torch.randint(
+                0, 256, (1, 3) + shape, generator=generator,
+                dtype=torch.uint8))
+        gt = torch.randint(0, 150, (1, ) + shape, generator=generator)
+        samples.append(
+            SegDataSample(
+                gt_sem_seg=PixelData(data=gt),
+                metainfo=dict(img_shape=shape, ori_shape=shape)))
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def test_label_maps_of_2d_segmentors():
+    preprocessor = SegVolumeDataPreprocessor(
+        pad_size_divisor=8, seg_pad_val=255, label_dims=2)
+    data = _map_batch([(10, 12), (7, 15)])
+    originals = [s.gt_sem_seg.data.clone() for s in data['data_samples']]
+    out = preprocessor(data, training=True)
+    assert out['inputs'].shape == (2, 1, 3, 16, 16)
+    for sample, gt, (h, w) in zip(out['data_samples'], originals,
+                                  [(10, 12), (7, 15)]):
+        # (H, W) metainfo as mmseg's, padding (left, right, top, bottom)
+        assert sample.batch_input_shape == (16, 16)
+        assert sample.pad_shape == (16, 16)
+        assert sample.padding_size == [0, 16 - w, 0, 16 - h]
+        padded = sample.gt_sem_seg.data
+        assert padded.shape == (1, 16, 16)
+        assert torch.equal(padded[:, :h, :w], gt)
+        assert (padded[:, h:] == 255).all() and (padded[:, :, w:] == 255).all()
+    # testing: mmseg's maps stay at their (original) size
+    data = _map_batch([(10, 12)])
+    out = preprocessor(data, training=False)
+    assert out['data_samples'][0].gt_sem_seg.shape == (10, 12)
+    assert out['data_samples'][0].padding_size == [0, 4, 0, 6]
+
+
+def test_label_dims_is_2_or_3():
+    # label maps (2) or label volumes (3) only
+    with pytest.raises(ValueError, match='label_dims must be 2'):
+        SegVolumeDataPreprocessor(label_dims=4)
+    # a label volume where maps are expected
+    data = _batch([(3, 10, 12)])
+    with pytest.raises(ValueError, match=r'does not fit \(1, H, W\)'):
+        SegVolumeDataPreprocessor(label_dims=2)(data, training=True)
