@@ -145,6 +145,28 @@ def format_report(report: dict) -> str:
     return '\n'.join(lines)
 
 
+def _complete(out: dict, target: dict, report: dict, source: str,
+              model: str) -> 'OrderedDict[str, torch.Tensor]':
+    """``out`` in the order of ``target``, with the BatchNorm counters it
+    lacks added as 0 (and listed in ``report['added']``): checkpoints of
+    PyTorch < 0.4.1, and some releases, have none.
+
+    Raises:
+        KeyError: ``out`` lacks another tensor of ``target``; the message
+            names ``source``, ``model`` and the keys.
+    """
+    missing = [k for k in target if k not in out]
+    counters = [k for k in missing if k.endswith('num_batches_tracked')]
+    missing = [k for k in missing if k not in counters]
+    if missing:
+        raise KeyError(f'{source} lacks {len(missing)} tensor(s) of {model}: '
+                       f'{_key_list(missing, 5)}')
+    for key in counters:
+        out[key] = torch.zeros((), dtype=torch.long)
+        report['added'].append(key)
+    return OrderedDict((k, out[k]) for k in target)
+
+
 def _key_list(keys: List[str], num: int = 3) -> str:
     text = ', '.join(keys[:num])
     if len(keys) > num:
@@ -313,18 +335,8 @@ def _convert_resnet(source: Source,
             f'{len(mismatched)} tensor(s) have another shape: ' +
             '; '.join(mismatched[:5]) +
             ('; ...' if len(mismatched) > 5 else ''))
-    missing = [k for k in target if k not in out]
-    counters = [k for k in missing if k.endswith('num_batches_tracked')]
-    missing = [k for k in missing if k not in counters]
-    if missing:
-        raise KeyError(
-            f'the {layout} checkpoint lacks {len(missing)} tensor(s) of '
-            f'ResNet3D({model_args}): {_key_list(missing, 5)}')
-    for key in counters:
-        # checkpoints of PyTorch < 0.4.1 have no BatchNorm counters
-        out[key] = torch.zeros((), dtype=torch.long)
-        report['added'].append(key)
-    out = OrderedDict((k, out[k]) for k in target)
+    out = _complete(out, target, report, f'the {layout} checkpoint',
+                    f'ResNet3D({model_args})')
     report['model'] = model_args
     _log_report(report, logger)
     return out, report

@@ -40,8 +40,8 @@ from typing import Callable, Dict, Optional, Tuple, Union
 import torch
 from mmengine.logging import MMLogger
 
-from .baseline_importers import (_convert_resnet, _key_list, _log_report,
-                                 _new_report, _shape)
+from .baseline_importers import (_complete, _convert_resnet, _key_list,
+                                 _log_report, _new_report, _shape)
 from .weight_transfer import (_strip_module, adapt_first_conv_weight,
                               read_state_dict)
 
@@ -348,17 +348,8 @@ def _place(body: StateDict, mapper: Callable[[str], Optional[str]],
                 f'shape {tuple(shape)}')
         out[new_key] = value
         report['mapped'].append((prefix + key, new_key))
-    missing = [k for k in target if k not in out]
-    counters = [k for k in missing if k.endswith('num_batches_tracked')]
-    missing = [k for k in missing if k not in counters]
-    if missing:
-        raise KeyError(
-            f'checkpoint {_name(source)} lacks {len(missing)} tensor(s) of '
-            f'the target: {_key_list(missing, 5)}')
-    for key in counters:
-        out[key] = torch.zeros((), dtype=torch.long)
-        report['added'].append(key)
-    return OrderedDict((k, out[k]) for k in target)
+    return _complete(out, target, report, f'checkpoint {_name(source)}',
+                     'the target')
 
 
 OFFICIAL_CONVERTERS: Dict[str, Callable[..., Tuple[StateDict, dict]]] = {
