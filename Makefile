@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.svd_mm-installed
 PYTEST_ARGS ?=
+# two workers (one test file each at a time): the suite fits the 2-core CI
+PYTEST_WORKERS ?= 2
 
 .PHONY: install demo test clean-venv
 
@@ -16,7 +18,7 @@ demo: $(STAMP)
 	$(PY) tools/demo.py
 
 test: $(STAMP)
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
