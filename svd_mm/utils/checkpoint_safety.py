@@ -56,9 +56,11 @@ type='Pretrained')``) is replaced by :func:`load_from_local_safe`, which
 raises :class:`UnsafeCheckpointError` naming the file and the offending
 globals.
 """
+import os
 import os.path as osp
 import pickle
 import re
+import tempfile
 from typing import Any, Callable, List, Optional, Tuple, Union
 
 import numpy as np
@@ -68,7 +70,8 @@ from mmengine.runner import CheckpointLoader
 
 __all__ = [
     'UnsafeCheckpointError', 'SAFE_CHECKPOINT_GLOBALS',
-    'register_safe_checkpoint_types', 'load_from_local_safe'
+    'register_safe_checkpoint_types', 'load_from_local_safe',
+    'save_checkpoint_atomic'
 ]
 
 SafeGlobal = Union[Callable, Tuple[Callable, str]]
@@ -227,3 +230,35 @@ def register_safe_checkpoint_types() -> None:
     torch.serialization.add_safe_globals(list(SAFE_CHECKPOINT_GLOBALS))
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local_safe, force=True)
+
+
+def save_checkpoint_atomic(obj: Any,
+                           dst: str,
+                           check: Optional[Callable[[str], None]] = None
+                           ) -> None:
+    """``torch.save`` ``obj`` to ``dst`` through a temporary file beside it.
+
+    The file appears under its name only once it is complete and, with
+    ``check``, once ``check(temporary path)`` has returned; on any error
+    ``dst`` is left as it was and the temporary file is removed.
+
+    Args:
+        obj: What to save.
+        dst (str): Destination path; its folder is created.
+        check (callable, optional): Called with the temporary path before
+            the rename, e.g. to load it into the target model. Defaults to
+            None.
+    """
+    folder = osp.dirname(osp.abspath(dst))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f'.{osp.basename(dst)}.', suffix='.tmp', dir=folder)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        if check is not None:
+            check(tmp)
+        os.replace(tmp, dst)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)

@@ -468,3 +468,21 @@ def test_mmengine_config_objects_are_refused(tmp_path):
     torch.save(dict(meta=dict(config=ConfigDict(a=1))), path)
     with pytest.raises(UnsafeCheckpointError, match='ConfigDict'):
         CheckpointLoader.load_checkpoint(str(path))
+
+
+def test_save_checkpoint_atomic_leaves_dst_alone_on_error(tmp_path):
+    from svd_mm.utils.checkpoint_safety import save_checkpoint_atomic
+    dst = tmp_path / 'sub' / 'ckpt.pth'
+    save_checkpoint_atomic({'a': torch.ones(2)}, str(dst))
+    assert torch.equal(torch.load(dst, weights_only=True)['a'], torch.ones(2))
+
+    def refuse(path):
+        assert torch.load(path, weights_only=True)['a'].sum() == 6
+        raise ValueError('does not load')
+
+    with pytest.raises(ValueError, match='does not load'):
+        save_checkpoint_atomic({'a': torch.full((2, ), 3.)}, str(dst),
+                               check=refuse)
+    # the old file is untouched and no temporary file is left
+    assert torch.equal(torch.load(dst, weights_only=True)['a'], torch.ones(2))
+    assert sorted(p.name for p in dst.parent.iterdir()) == ['ckpt.pth']

@@ -37,12 +37,11 @@ import pickle
 import sys
 from typing import List, Optional
 
-import torch
-from mmengine.utils import mkdir_or_exist
 
 import svd_mm  # noqa: F401  (allow-list, safe loader, registries)
 from svd_mm.apis import add_verbose_argument, filter_known_warnings
 from svd_mm.models.utils import BASELINE_CONVERTERS, format_report
+from svd_mm.utils.checkpoint_safety import save_checkpoint_atomic
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -113,9 +112,7 @@ def convert(src: str,
         model=report['model'],
         mapped=len(report['mapped']),
         dropped=dict(report['dropped']))
-    if osp.dirname(dst):
-        mkdir_or_exist(osp.dirname(dst))
-    torch.save(dict(state_dict=state_dict, meta=meta), dst)
+    save_checkpoint_atomic(dict(state_dict=state_dict, meta=meta), dst)
     return report
 
 

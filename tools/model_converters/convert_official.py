@@ -29,20 +29,18 @@ renamed to DST. On any error nothing is written to DST. The backbone
 snippet for the config is printed at the end.
 """
 import argparse
-import os
 import os.path as osp
 import pickle
 import sys
-import tempfile
 from typing import List, Optional
 
 import torch
 from mmengine.registry import MODELS
-from mmengine.utils import mkdir_or_exist
 
 import svd_mm  # noqa: F401  (allow-list, safe loader, registries)
 from svd_mm.apis import add_verbose_argument, filter_known_warnings
 from svd_mm.models.utils import OFFICIAL_CONVERTERS, format_report
+from svd_mm.utils.checkpoint_safety import save_checkpoint_atomic
 
 # the registered backbone of each kind
 TARGETS = {'svd-r3d18-in1k': 'ResNet3D', 'mp3d63-coco': 'P3D'}
@@ -126,19 +124,10 @@ def convert(src: str,
         model=report['model'],
         mapped=len(report['mapped']),
         dropped=dict(report['dropped']))
-    folder = osp.dirname(osp.abspath(dst))
-    mkdir_or_exist(folder)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{osp.basename(dst)}.', suffix='.tmp', dir=folder)
-    os.close(fd)
-    try:
-        torch.save(dict(state_dict=state_dict, meta=meta), tmp)
-        if check:
-            verify(kind, report, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    save_checkpoint_atomic(
+        dict(state_dict=state_dict, meta=meta),
+        dst,
+        check=(lambda tmp: verify(kind, report, tmp)) if check else None)
     return report
 
 

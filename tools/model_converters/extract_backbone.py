@@ -27,18 +27,14 @@ buffers). The file is written next to ``dst`` under a temporary name and
 renamed, so an interrupted run leaves no partial checkpoint.
 """
 import argparse
-import os
 import os.path as osp
 import pickle
 import sys
-import tempfile
 from collections import Counter
-
-import torch
-from mmengine.utils import mkdir_or_exist
 
 import svd_mm  # noqa: F401  (allow-list and safe checkpoint loader)
 from svd_mm.models.utils import read_state_dict, select_prefix
+from svd_mm.utils.checkpoint_safety import save_checkpoint_atomic
 
 
 def parse_args():
@@ -78,17 +74,7 @@ def extract_backbone(src: str, dst: str, prefix: str = 'backbone.') -> dict:
         source=osp.basename(src),
         prefix=prefix,
         num_params=sum(v.numel() for v in kept.values()))
-    dst_dir = osp.dirname(osp.abspath(dst))
-    mkdir_or_exist(dst_dir)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{osp.basename(dst)}.', suffix='.tmp', dir=dst_dir)
-    os.close(fd)
-    try:
-        torch.save(dict(state_dict=kept, meta=meta), tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    save_checkpoint_atomic(dict(state_dict=kept, meta=meta), dst)
     return dict(
         kept=len(kept),
         dropped=sum(dropped.values()),
