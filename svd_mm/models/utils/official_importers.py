@@ -40,8 +40,9 @@ from typing import Callable, Dict, Optional, Tuple, Union
 import torch
 from mmengine.logging import MMLogger
 
-from .baseline_importers import (_complete, _convert_resnet, _key_list,
-                                 _log_report, _new_report, _shape)
+from .baseline_importers import (_NORM, _complete, _convert_resnet,
+                                 _key_list, _log_report, _new_report,
+                                 _shape)
 from .weight_transfer import (_strip_module, adapt_first_conv_weight,
                               read_state_dict)
 
@@ -64,7 +65,6 @@ _MP3D_RELEASE = ('an mmdet 2.x detector checkpoint of MP3D\'s P3D '
                  'backbone.conv1_custom.weight of shape (64, 1, 1, 7, 7), '
                  'backbone.layer{1..4}.*.conv{1..4} / norm_{1..4}, neck.*, '
                  'rpn_head.*, roi_head.*)')
-_NORM = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 # MP3D P3D -> svd_mm P3D(arch='mp3d'); {n} is the norm name (gn / bn)
 _P3D_KEY_MAP = (
     (r'conv1_custom\.weight', r'conv1.conv_s.conv.weight'),
