@@ -281,6 +281,7 @@ def finetune_forward(backbone_ckpt):
     import svd_mm  # noqa: F401
     from svd_mm.testing.data_cache import fetch_pyradiomics_ct
     from svd_mm.utils.medical_io import read_volume
+    from svd_mm.utils.volume_io import LIDC_RELEASE_WINDOW
 
     model = MODELS.build(
         dict(
@@ -300,7 +301,9 @@ def finetune_forward(backbone_ckpt):
     zc, yc, xc = [int(np.mean(a)) for a in np.nonzero(mask)]
     z0 = min(max(zc - 16, 0), vol.shape[0] - 32)
     patch = vol[z0:z0 + 32, yc - 32:yc + 32, xc - 32:xc + 32]
-    x = torch.from_numpy((np.clip(patch, -1024, 400) + 312) / 712.)
+    low, high = LIDC_RELEASE_WINDOW  # [-1024, 400] HU to [-1, 1]
+    x = torch.from_numpy((np.clip(patch, low, high) - (low + high) / 2) /
+                         ((high - low) / 2))
     model.eval()
     with torch.no_grad():
         feats = model(x[None, None].float())

@@ -59,17 +59,13 @@ from mmengine.registry import DefaultScope
 
 from svd_mm.utils.medical_io import (Volume, read_volume, volume_stem,
                                      write_mask)
-from svd_mm.utils.volume_io import make_geometry, resample_to_geometry
+from svd_mm.utils.volume_io import (DEEPLESION_HU_WINDOW, LIDC_RELEASE_WINDOW,
+                                    LITS_HU_WINDOW, make_geometry,
+                                    resample_to_geometry)
 
 from .launch import load_config, register_toolbox
 
-__all__ = [
-    'init_model', 'inference_volume', 'build_volume_pipeline',
-    'LIDC_RELEASE_WINDOW'
-]
-
-#: HU window of the LIDC-IDRI release read by ``LoadNoduleNpz``.
-LIDC_RELEASE_WINDOW = (-1024., 400.)
+__all__ = ['init_model', 'inference_volume', 'build_volume_pipeline']
 
 ConfigType = Union[str, Config]
 
@@ -222,7 +218,7 @@ def build_volume_pipeline(cfg: Config):
         loader = LoadVolumeArray(
             num_slices=first.get('num_slices', 9),
             slice_spacing=first.get('slice_spacing', 2.5),
-            hu_window=first.get('hu_window', (-1024., 1050.)),
+            hu_window=first.get('hu_window', DEEPLESION_HU_WINDOW),
             out_range=first.get('out_range', (0., 255.)))
         mode = 'stack'
     elif kind == 'LoadVolumeArray':
@@ -238,7 +234,7 @@ def build_volume_pipeline(cfg: Config):
     if mode == 'stack':
         hu_window = loader.hu_window
     elif loader.preprocess is not None:
-        hu_window = tuple(loader.preprocess.get('window', (-200., 250.)))
+        hu_window = tuple(loader.preprocess.get('window', LITS_HU_WINDOW))
     else:
         hu_window = None
     info = dict(

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from svd_mm.utils.medical_io import read_volume
+from svd_mm.utils.volume_io import LIDC_RELEASE_WINDOW
 
 from .data_cache import fetch_pyradiomics_ct
 
@@ -89,7 +90,7 @@ def build_lidc_layout_from_ct(out_dir: str,
                               num_background_crops: int = 4,
                               max_shift: int = 3,
                               num_test: int = 1,
-                              window: Tuple[float, float] = (-1024., 400.),
+                              window: Tuple[float, float] = LIDC_RELEASE_WINDOW,
                               seed: int = 0,
                               cache_dir: Optional[str] = None) -> Dict:
     """Build a mini LIDC-IDRI nodule dataset in the release's layout from

@@ -43,13 +43,24 @@ __all__ = [
     'read_nifti', 'write_nifti', 'check_affine', 'affine_spacing',
     'make_geometry', 'same_geometry',
     'window_intensity', 'resample_slice_spacing', 'preprocess_ct_image',
-    'preprocess_label', 'resample_to_geometry', 'save_prediction_nifti'
+    'preprocess_label', 'resample_to_geometry', 'save_prediction_nifti',
+    'LITS_HU_WINDOW', 'DEEPLESION_HU_WINDOW', 'LIDC_RELEASE_WINDOW'
 ]
 
 ArrayLike = Union[np.ndarray, Sequence]
 Geometry = Dict[str, list]
 
 NIFTI_SUFFIXES = ('.nii', '.nii.gz')
+
+# The HU windows of the paper's datasets, named once: every default, loader
+# and tool refers to these.
+#: LiTS liver window (centre 25, width 450), ``prepare_lits.py``'s default.
+LITS_HU_WINDOW = (-200., 250.)
+#: DeepLesion slice stacks (3DCE / MP3D: [-1024, 1050] HU to [0, 255]).
+DEEPLESION_HU_WINDOW = (-1024., 1050.)
+#: The LIDC-IDRI release volumes read by ``LoadNoduleNpz`` (uint8 of
+#: [-1024, 400] HU).
+LIDC_RELEASE_WINDOW = (-1024., 400.)
 
 
 def _nibabel():
@@ -230,7 +241,7 @@ def write_nifti(volume: np.ndarray,
 
 
 def window_intensity(image: np.ndarray,
-                     window: Sequence[float] = (-200., 250.),
+                     window: Sequence[float] = LITS_HU_WINDOW,
                      max_value: float = 255.) -> np.ndarray:
     """Clip intensities to a window and map it linearly onto
     ``[0, max_value]``, in float32.
@@ -371,7 +382,7 @@ def resample_slice_spacing(volume: np.ndarray,
 
 def preprocess_ct_image(image: np.ndarray,
                         geometry: Geometry,
-                        window: Sequence[float] = (-200., 250.),
+                        window: Sequence[float] = LITS_HU_WINDOW,
                         spacing_z: Optional[float] = 1.
                         ) -> Tuple[np.ndarray, Geometry]:
     """The LiTS image preprocessing: HU window, then 1 mm slices.

@@ -257,3 +257,33 @@ def test_save_prediction_back_on_original_grid(raw_cases, tmp_path):
     with pytest.raises(ValueError, match=r'\(1, D, H, W\)'):
         save_prediction_nifti(mask[None, None], coarse,
                               str(tmp_path / 'd.nii'))
+
+
+def test_hu_windows_are_named_once():
+    """The datasets' HU windows are typed only in volume_io; every other
+    module of svd_mm and tools refers to the named constants."""
+    import ast
+    import pathlib
+
+    from svd_mm.utils import volume_io
+    windows = {
+        volume_io.LITS_HU_WINDOW, volume_io.DEEPLESION_HU_WINDOW,
+        volume_io.LIDC_RELEASE_WINDOW
+    }
+    assert len(windows) == 3
+    root = pathlib.Path(volume_io.__file__).parents[2]
+    literals = []
+    for folder in ('svd_mm', 'tools'):
+        for path in sorted((root / folder).rglob('*.py')):
+            if path.name == 'volume_io.py':
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Tuple) and len(node.elts) == 2:
+                    try:
+                        value = tuple(float(v) for v in ast.literal_eval(node))
+                    except (ValueError, TypeError):
+                        continue
+                    if value in windows:
+                        literals.append(f'{path.relative_to(root)}:'
+                                        f'{node.lineno}')
+    assert not literals, f'HU window typed again at {literals}'

@@ -58,8 +58,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from svd_mm.utils.volume_io import (make_geometry, preprocess_ct_image,
-                                    preprocess_label, read_nifti, write_nifti)
+from svd_mm.utils.volume_io import (LITS_HU_WINDOW, make_geometry,
+                                    preprocess_ct_image, preprocess_label,
+                                    read_nifti, write_nifti)
 
 #: Cases of the LiTS training set and its train / val / test split sizes.
 LITS_NUM_CASES = 131
@@ -203,7 +204,7 @@ def prepare_case(case_id: str,
                  label_path: str,
                  out_dir: str,
                  spacing_z: Optional[float] = 1.,
-                 window: Sequence[float] = (-200., 250.),
+                 window: Sequence[float] = LITS_HU_WINDOW,
                  foreground_labels: Sequence[int] = (1, 2),
                  compress: bool = False,
                  affine_tol: float = 1e-3) -> dict:
@@ -298,7 +299,7 @@ def parse_args(argv=None):
         '--window',
         type=float,
         nargs=2,
-        default=(-200., 250.),
+        default=LITS_HU_WINDOW,
         metavar=('LOW', 'HIGH'),
         help='HU window mapped onto [0, 255] (default: -200 250)')
     parser.add_argument(

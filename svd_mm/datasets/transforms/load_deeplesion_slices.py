@@ -12,6 +12,8 @@ from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 from mmengine.fileio import get
 
+from svd_mm.utils.volume_io import DEEPLESION_HU_WINDOW
+
 from .load_volume_array import (blend_and_window, check_stack_args,
                                 interpolation_indices, stack_positions)
 
@@ -95,7 +97,7 @@ class LoadDeepLesionSlices(BaseTransform):
     def __init__(self,
                  num_slices: int = 9,
                  slice_spacing: float = 2.5,
-                 hu_window: Sequence[float] = (-1024., 1050.),
+                 hu_window: Sequence[float] = DEEPLESION_HU_WINDOW,
                  out_range: Sequence[float] = (0., 255.),
                  hu_offset: int = 32768,
                  check_boxes: bool = True,

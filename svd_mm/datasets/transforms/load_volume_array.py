@@ -6,7 +6,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
-from svd_mm.utils.volume_io import make_geometry, preprocess_ct_image
+from svd_mm.utils.volume_io import (DEEPLESION_HU_WINDOW, LITS_HU_WINDOW,
+                                    make_geometry, preprocess_ct_image)
 from .load_volume_nifti import LoadVolumeNifti
 
 __all__ = ['LoadVolumeArray']
@@ -168,7 +169,7 @@ class LoadVolumeArray(BaseTransform):
                  to_float32: bool = False,
                  num_slices: Optional[int] = None,
                  slice_spacing: float = 2.5,
-                 hu_window: Sequence[float] = (-1024., 1050.),
+                 hu_window: Sequence[float] = DEEPLESION_HU_WINDOW,
                  out_range: Sequence[float] = (0., 255.)) -> None:
         if preprocess is not None:
             preprocess = LoadVolumeNifti._check_preprocess(preprocess)
@@ -215,7 +216,7 @@ class LoadVolumeArray(BaseTransform):
             array, geometry = preprocess_ct_image(
                 array,
                 geometry,
-                window=self.preprocess.get('window', (-200., 250.)),
+                window=self.preprocess.get('window', LITS_HU_WINDOW),
                 spacing_z=self.preprocess.get('spacing_z', 1.))
             if self.to_float32:
                 array = array.astype(np.float32)

@@ -6,7 +6,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
-from svd_mm.utils.volume_io import (preprocess_ct_image, preprocess_label,
+from svd_mm.utils.volume_io import (LITS_HU_WINDOW, preprocess_ct_image,
+                                    preprocess_label,
                                     read_nifti, same_geometry)
 
 __all__ = ['LoadVolumeNifti']
@@ -177,7 +178,7 @@ class LoadVolumeNifti(BaseTransform):
             image, geometry = preprocess_ct_image(
                 image,
                 geometry,
-                window=preprocess.get('window', (-200., 250.)),
+                window=preprocess.get('window', LITS_HU_WINDOW),
                 spacing_z=preprocess.get('spacing_z', 1.))
         else:
             original = results.get('original_geometry') or geometry
