@@ -230,7 +230,7 @@ def make_pictures(out, seg_dirs, options, epochs):
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import DATASETS, DefaultScope
 
-    from svd_mm.apis.inference import init_model
+    from svd_mm.apis import init_model
     from svd_mm.visualization.overlay import plot_volume_overlay
     from svd_mm.visualization.training_curves import plot_training_curves
 

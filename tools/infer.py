@@ -17,7 +17,11 @@ INPUT: a NIfTI (``.nii``, ``.nii.gz``), NRRD (``.nrrd``), MetaImage
 (``.mhd`` / ``.mha``) file, a DICOM file or a folder of one DICOM series
 (``--series-uid`` picks one of several). The volume goes through the
 config's own test pipeline (its HU window / normalisation), see
-:mod:`svd_mm.apis.inference`. Written to ``--out``:
+:mod:`svd_mm.apis.inferencers` (``VolumeSegInferencer`` and
+``VolumeDetInferencer``, the Python API). A segmentation config whose
+test pipeline crops (e.g. the LIDC configs, 48^3 crops) runs over the whole
+volume with a crop-sized sliding window, ``--overlap`` apart (default
+0.5). Written to ``--out``:
 
 - ``<name>_seg.nii.gz`` (segmentation) or ``<name>_boxes.json`` and
   ``<name>_boxes.csv`` (detection);
@@ -87,6 +91,13 @@ def parse_args(argv=None):
         'soft_tissue, liver, bone, brain) or CENTRE WIDTH in HU, e.g. '
         '--window -600 1500 (default: the window the model sees)')
     parser.add_argument(
+        '--overlap',
+        type=float,
+        default=0.5,
+        help='overlap of the sliding windows, in [0, 1), when a '
+        'segmentation config\'s test pipeline crops (e.g. LIDC): the model '
+        'then slides a crop-sized window over the whole volume')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -129,6 +140,7 @@ def main(argv=None):
             batch_size=args.batch_size,
             score_thr=args.score_thr,
             window=_window(args.window),
+            overlap=args.overlap,
             cfg_options=args.cfg_options)
     except (FileNotFoundError, ValueError, KeyError, RuntimeError,
             pickle.UnpicklingError) as e:

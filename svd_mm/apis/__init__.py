@@ -1,6 +1,9 @@
 """Launch helpers shared by ``tools/train.py`` and ``tools/test.py``, and
-inference on a user's volume (``tools/infer.py``)."""
-from .inference import build_volume_pipeline, inference_volume, init_model
+inference on a user's volumes (inferencers, ``tools/infer.py``)."""
+from .inference import inference_volume
+from .inferencers import (BaseVolumeInferencer, VolumeDetInferencer,
+                          VolumeSegInferencer, build_volume_pipeline,
+                          init_model)
 from .launch import (LAUNCHER_ENV, TOOLBOX_SCOPES, build_runner,
                      check_launcher_env, close_dist, enable_amp,
                      enable_auto_scale_lr, find_resume_checkpoint,
@@ -14,5 +17,8 @@ __all__ = [
     'close_dist', 'enable_amp', 'enable_auto_scale_lr',
     'find_resume_checkpoint', 'resolve_resume', 'build_runner'
 ]
-__all__ += ['init_model', 'inference_volume', 'build_volume_pipeline']
+__all__ += [
+    'init_model', 'inference_volume', 'build_volume_pipeline',
+    'BaseVolumeInferencer', 'VolumeSegInferencer', 'VolumeDetInferencer'
+]
 __all__ += ['add_verbose_argument', 'filter_known_warnings']

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from svd_mm.testing import dicom_series_from, pydicom_test_file
-from svd_mm.testing.tools import load_script
 from svd_mm.testing.data_cache import fetch_pyradiomics_ct
+from svd_mm.testing.tools import load_script
 from svd_mm.utils.medical_io import Volume, read_volume, write_volume
 
 TOOL = Path(__file__).parents[2] / 'tools' / 'infer.py'
@@ -173,3 +173,65 @@ def test_infer_tool_hides_known_warnings(files, tmp_path):
     assert '``build_loss`` would be deprecated' in verbose.stderr
     assert 'For binary segmentation' in verbose.stderr
     assert 'liver:' in quiet.stdout and 'liver:' in verbose.stdout
+
+
+@pytest.mark.parametrize('fmt', ['nifti', 'mha', 'dicom'])
+def test_infer_tool_formats(files, tmp_path, fmt):
+    """NIfTI, MetaImage and an uncompressed DICOM series (NRRD: above;
+    JPEG-LS DICOM: test_infer_tool_jpeg_ls_series)."""
+    if fmt == 'dicom':  # pydicom's CT_small: explicit VR little endian
+        path = str(tmp_path / 'ct_small')
+        dicom_series_from(
+            pydicom_test_file('CT_small.dcm'), path, slices=(1, 0, 2),
+            gap=5.)
+    else:
+        suffix = dict(nifti='.nii.gz', mha='.mha')[fmt]
+        path = write_volume(
+            read_volume(files['image']), str(tmp_path / f'lung1{suffix}'),
+            dtype=np.int16)
+    out = tmp_path / 'out'
+    infer.main([
+        files['config'], files['ckpt'], path, '--out',
+        str(out), '--device', 'cpu'
+    ])
+    volume = read_volume(path)
+    stem = 'ct_small' if fmt == 'dicom' else 'lung1'
+    mask = read_volume(str(out / f'{stem}_seg.nii.gz'))
+    assert mask.shape == volume.shape
+    np.testing.assert_allclose(mask.affine, volume.affine, atol=1e-5)
+    if fmt != 'dicom':  # the same CT as the NRRD: the same mask
+        infer.main([
+            files['config'], files['ckpt'], files['image'], '--out',
+            str(tmp_path / 'nrrd'), '--device', 'cpu'
+        ])
+        reference = read_volume(str(tmp_path / 'nrrd' / 'lung1_seg.nii.gz'))
+        np.testing.assert_array_equal(mask.array, reference.array)
+
+
+def test_infer_tool_crop_trained_config(files, tmp_path, capsys):
+    """A config whose test pipeline crops runs over the whole volume with a
+    crop-sized window, --overlap apart; the config file is unchanged."""
+    config = tmp_path / 'crop_seg.py'
+    config.write_text(
+        CONFIG.replace(
+            "dict(type='PackSegVolumeInputs'),",
+            "dict(type='CenterCrop3D', crop_size=(8, 32, 32)),\n"
+            "    dict(type='PackSegVolumeInputs'),"))
+    text = config.read_text()
+    out = tmp_path / 'out'
+    infer.main([
+        str(config), files['ckpt'], files['image'], '--out',
+        str(out), '--overlap', '0.25', '--device', 'cpu'
+    ])
+    mask = read_volume(str(out / 'lung1_seg.nii.gz'))
+    assert mask.shape == read_volume(files['image']).shape == (8, 40, 48)
+    with open(out / 'lung1_result.json') as f:
+        result = json.load(f)
+    assert result['sliding_window'] == dict(
+        crop_size=[8, 32, 32], stride=[6, 24, 24], overlap=0.25)
+    assert config.read_text() == text
+    with pytest.raises(SystemExit, match=r'overlap must lie in \[0, 1\)'):
+        infer.main([
+            str(config), files['ckpt'], files['image'], '--out',
+            str(out), '--overlap', '1'
+        ])

@@ -83,10 +83,11 @@ def blend_and_window(slices: Mapping[int, np.ndarray], lower: np.ndarray,
 class LoadVolumeArray(BaseTransform):
     """Start a pipeline from an in-memory (D, H, W) volume.
 
-    ``svd_mm.apis.inference_volume`` reads a user's volume once (NIfTI,
-    NRRD, MetaImage or DICOM) and puts this transform in place of the file
-    loader of the config's test pipeline, with the loader's settings, so
-    that the rest of the pipeline runs unchanged. It has two outputs:
+    The volume inferencers of ``svd_mm.apis`` read a user's volume once
+    (NIfTI, NRRD, MetaImage or DICOM) and put this transform in place of
+    the file loader of the config's test pipeline, with the loader's
+    settings, so that the rest of the pipeline runs unchanged. It has two
+    outputs:
 
     - **the whole volume** (``num_slices=None``), in place of
       :class:`~svd_mm.datasets.transforms.LoadVolumeNifti`: ``img`` is

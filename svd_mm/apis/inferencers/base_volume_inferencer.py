@@ -1,0 +1,552 @@
+"""The shared part of the volume inferencers: the model, the config's test
+pipeline started from an in-memory volume, reading the inputs and writing
+the result summary.
+
+The inferencers follow mmengine's :class:`~mmengine.infer.BaseInferencer`
+(``preprocess`` -> ``forward`` -> ``visualize`` -> ``postprocess``, with
+the keyword arguments of a call dispatched by ``preprocess_kwargs``,
+``forward_kwargs``, ``visualize_kwargs`` and ``postprocess_kwargs``), as
+mmseg's ``MMSegInferencer`` and mmdet's ``DetInferencer`` do, with
+volumes in place of images:
+
+- an input is a NIfTI / NRRD / MetaImage file, a DICOM file or series
+  folder (read by :func:`~svd_mm.utils.medical_io.read_volume`), or a
+  :class:`~svd_mm.utils.medical_io.Volume`; a folder is one DICOM series,
+  not a list of inputs;
+- the config's own test pipeline runs on it: its first transform (the file
+  loader) is replaced by :class:`~svd_mm.datasets.transforms.
+  LoadVolumeArray` with the loader's settings (:func:`build_volume_pipeline`),
+  annotation loaders and 3D crops are dropped;
+- the outputs are written on the input's grid, named after the input:
+  ``<name>_result.json`` (geometry, classes, files) and the task's files.
+
+How the file loaders are replaced:
+
+- ``LoadVolumeNifti``: the whole volume, with the loader's ``preprocess``
+  (HU window, slice spacing), else the test dataset's ``preprocess`` (raw
+  LiTS files), else none. A config whose test data were prepared offline
+  (e.g. the LiTS configs read ``tools/dataset_converters/prepare_lits.py``'s
+  output) must get the preparation's settings, e.g.
+  ``--cfg-options test_dataloader.dataset.preprocess.window="(-200,250)"
+  test_dataloader.dataset.preprocess.spacing_z=1.0``; a warning says so;
+- ``LoadNoduleNpz`` (LIDC-IDRI release volumes: CT windowed to
+  [-1024, 400] HU as uint8): the whole volume, windowed the same way (no
+  resampling: give a 1 mm volume);
+- ``LoadDeepLesionSlices``: one slice stack per key slice, with the
+  loader's ``num_slices``, ``slice_spacing``, ``hu_window`` and
+  ``out_range``;
+- ``LoadVolumeArray``: used as it is.
+"""
+import copy
+import importlib
+import json
+import os
+import os.path as osp
+from functools import partial
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Union
+
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.device import get_device
+from mmengine.infer import BaseInferencer
+from mmengine.logging import print_log
+from mmengine.registry import FUNCTIONS, DefaultScope
+from rich.progress import track
+
+from svd_mm.utils.medical_io import Volume, read_volume, volume_stem
+from svd_mm.utils.volume_io import (DEEPLESION_HU_WINDOW, LIDC_RELEASE_WINDOW,
+                                    LITS_HU_WINDOW, make_geometry)
+
+from ..launch import load_config, register_toolbox
+
+__all__ = ['init_model', 'build_volume_pipeline', 'BaseVolumeInferencer']
+
+ConfigType = Union[str, Path, Config, dict]
+VolumeInput = Union[str, Path, Volume]
+
+
+def _load_cfg(config: ConfigType,
+              cfg_options: Optional[dict] = None) -> Config:
+    """A copy of ``config`` (file, Config or dict) with the overrides."""
+    if isinstance(config, (Config, dict)):
+        cfg = copy.deepcopy(config) if isinstance(config, Config) else Config(
+            copy.deepcopy(dict(config)))
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        return cfg
+    return load_config(str(config), cfg_options)
+
+
+def init_model(config: ConfigType,
+               checkpoint: Optional[str] = None,
+               device: Optional[str] = None,
+               cfg_options: Optional[dict] = None) -> nn.Module:
+    """Build a model from an mmseg / mmdet (/ mmpretrain) config and load a
+    checkpoint.
+
+    The config's ``default_scope`` names the toolbox; its modules and
+    svd_mm's are registered and the model is built in that scope. The
+    checkpoint is loaded strictly (every key, every shape), through
+    mmengine's ``CheckpointLoader`` (``torch.load`` with its default
+    ``weights_only=True``). The backbone's ``init_cfg`` (e.g. a pre-trained
+    checkpoint used for training) is not applied: the checkpoint holds all
+    weights. The inferencers build their models with this function.
+
+    Args:
+        config (str | Config | dict): Config file or object.
+        checkpoint (str, optional): Checkpoint file. Defaults to None
+            (random weights; only useful for tests).
+        device (str, optional): ``'cpu'``, ``'cuda:0'``... Defaults to None
+            (mmengine's ``get_device()``: CUDA if available, else the CPU).
+        cfg_options (dict, optional): ``--cfg-options`` overrides.
+            Defaults to None.
+
+    Returns:
+        nn.Module: The model in eval mode, with ``cfg`` (the config) and
+        ``dataset_meta`` (from the checkpoint's meta, if saved there).
+
+    Raises:
+        FileNotFoundError: If the config or the checkpoint is missing.
+        RuntimeError: If the checkpoint does not fit the model (the message
+            names the checkpoint, the config and the keys / shapes).
+    """
+    cfg = _load_cfg(config, cfg_options)
+    scope = register_toolbox(cfg)
+    registry = importlib.import_module(f'{scope}.registry')
+    model_cfg = copy.deepcopy(cfg.model)
+    if scope == 'mmseg':
+        model_cfg.pop('pretrained', None)
+    with DefaultScope.overwrite_default_scope(scope):
+        model = registry.MODELS.build(model_cfg)
+    model.cfg = cfg
+    dataset_meta = None
+    if checkpoint is not None:
+        if '://' not in checkpoint and not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'Checkpoint {checkpoint} does not exist')
+        from mmengine.runner import load_checkpoint
+        try:
+            ckpt = load_checkpoint(
+                model, checkpoint, map_location='cpu', strict=True,
+                logger='silent')
+        except RuntimeError as e:
+            raise RuntimeError(
+                f'Checkpoint {checkpoint} does not fit the model of config '
+                f'{cfg.filename}: {e}') from e
+        meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+        dataset_meta = meta.get('dataset_meta') if isinstance(meta,
+                                                              dict) else None
+    model.dataset_meta = dataset_meta or {}
+    model.to(device or get_device())
+    model.eval()
+    return model
+
+
+def _test_dataset_cfg(cfg: Config) -> dict:
+    dataset = cfg.get('test_dataloader', {}).get('dataset', {}) or {}
+    while 'pipeline' not in dataset and 'dataset' in dataset:
+        dataset = dataset['dataset']  # wrappers (RepeatDataset, ...)
+    return dataset
+
+
+def _array_loader(first: dict, dataset: dict, cfg: Config):
+    """The :class:`LoadVolumeArray` that replaces the file loader ``first``
+    and its output, ``'volume'`` or ``'stack'``."""
+    # registers LoadVolumeArray in mmengine's root TRANSFORMS
+    from svd_mm.datasets.transforms.load_volume_array import LoadVolumeArray
+    kind = first.get('type')
+    kind = kind if isinstance(kind, str) else getattr(kind, '__name__', kind)
+    if kind == 'LoadVolumeNifti':
+        preprocess = first.get('preprocess') or dataset.get('preprocess')
+        if preprocess is None:
+            print_log(
+                f'The test pipeline of {cfg.filename} loads NIfTI volumes '
+                'without preprocessing: the volume is fed as it is. If the '
+                'test data were prepared offline (HU window, slice spacing), '
+                'pass the same settings, e.g. --cfg-options '
+                'test_dataloader.dataset.preprocess.window="(-200,250)" '
+                'test_dataloader.dataset.preprocess.spacing_z=1.0',
+                logger='current',
+                level=30)
+        return kind, LoadVolumeArray(
+            preprocess=None if preprocess is None else dict(preprocess),
+            to_float32=first.get('to_float32', False)), 'volume'
+    if kind == 'LoadNoduleNpz':
+        return kind, LoadVolumeArray(
+            preprocess=dict(window=LIDC_RELEASE_WINDOW, spacing_z=None),
+            to_float32=first.get('to_float32', False)), 'volume'
+    if kind == 'LoadDeepLesionSlices':
+        return kind, LoadVolumeArray(
+            num_slices=first.get('num_slices', 9),
+            slice_spacing=first.get('slice_spacing', 2.5),
+            hu_window=first.get('hu_window', DEEPLESION_HU_WINDOW),
+            out_range=first.get('out_range', (0., 255.))), 'stack'
+    if kind == 'LoadVolumeArray':
+        loader = LoadVolumeArray(
+            **{k: v
+               for k, v in first.items() if k != 'type'})
+        return kind, loader, ('volume'
+                              if loader.num_slices is None else 'stack')
+    raise ValueError(
+        f'The test pipeline of {cfg.filename} starts with {kind!r}; '
+        'inference on a volume replaces LoadVolumeNifti, LoadNoduleNpz, '
+        'LoadDeepLesionSlices or LoadVolumeArray by an in-memory loader')
+
+
+def build_volume_pipeline(cfg: Config):
+    """The config's test pipeline, started from an in-memory volume.
+
+    The file loader is replaced (see the module docstring), annotation
+    loaders (``LoadAnnotations``) are dropped, and so are 3D crops
+    (:class:`~svd_mm.datasets.transforms.CenterCrop3D`,
+    :class:`~svd_mm.datasets.transforms.RandomCrop3D`): the size of the
+    last one is returned as ``info['crop_size']``, the window a
+    segmentation inferencer slides over the whole volume.
+
+    Args:
+        cfg (Config): The config (``test_dataloader.dataset.pipeline``,
+            else ``test_pipeline``).
+
+    Returns:
+        tuple: ``(loader, rest, info)``: the
+        :class:`~svd_mm.datasets.transforms.LoadVolumeArray` that replaces
+        the file loader, a ``Compose`` of the remaining transforms (built
+        in the config's scope), and ``info`` (``loader``: the replaced
+        type, ``mode``: ``'volume'`` or ``'stack'``, ``preprocess``,
+        ``hu_window``: the HU window the model sees, or None,
+        ``crop_size``: (D, H, W) of the dropped crop, or None, ``dropped``:
+        names of the dropped crop transforms).
+    """
+    from svd_mm.datasets.transforms import CenterCrop3D, RandomCrop3D
+    dataset = _test_dataset_cfg(cfg)
+    pipeline = dataset.get('pipeline') or cfg.get('test_pipeline')
+    if not pipeline:
+        raise KeyError(f'Config {cfg.filename} has no test pipeline '
+                       '(test_dataloader.dataset.pipeline or test_pipeline)')
+    pipeline = [copy.deepcopy(dict(t)) for t in pipeline]
+    kind, loader, mode = _array_loader(pipeline[0], dataset, cfg)
+    # the HU window the model sees: a stack's, else the preprocessing's
+    if mode == 'stack':
+        hu_window = loader.hu_window
+    elif loader.preprocess is not None:
+        hu_window = tuple(loader.preprocess.get('window', LITS_HU_WINDOW))
+    else:
+        hu_window = None
+    rest = [t for t in pipeline[1:] if t.get('type') != 'LoadAnnotations']
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        rest = Compose(rest)
+    crops = [
+        t for t in rest.transforms
+        if isinstance(t, (CenterCrop3D, RandomCrop3D))
+    ]
+    rest.transforms = [t for t in rest.transforms if t not in crops]
+    info = dict(
+        loader=kind,
+        preprocess=loader.preprocess,
+        hu_window=hu_window,
+        mode=mode,
+        crop_size=tuple(crops[-1].crop_size) if crops else None,
+        dropped=[type(t).__name__ for t in crops])
+    return loader, rest, info
+
+
+def to_center_width(hu_window) -> Optional[tuple]:
+    """(centre, width) of a (low, high) window; None stays None."""
+    if hu_window is None:
+        return None
+    low, high = (float(v) for v in hu_window)
+    return ((low + high) / 2, high - low)
+
+
+def intensity_unit(volume: Volume) -> str:
+    """'HU' for CT (a DICOM CT, or values down to air), else
+    'intensity'."""
+    modality = volume.meta.get('modality')
+    if modality:
+        return 'HU' if modality == 'CT' else 'intensity'
+    return 'HU' if float(volume.array.min()) <= -500 else 'intensity'
+
+
+class BaseVolumeInferencer(BaseInferencer):
+    """Base class of the volume inferencers.
+
+    A call reads every input once, runs the test pipeline and the model
+    (:meth:`preprocess` yields collated batches of ``batch_size`` pipeline
+    outputs: volumes or slice stacks), gives each input its data samples
+    (``_collect``), draws pictures (:meth:`visualize`) and writes and
+    returns the results (:meth:`postprocess`). Subclasses set ``task`` and
+    ``picture_key`` and implement ``_check_model``, ``_pipeline_inputs``
+    (the pipeline inputs of one volume), ``_collect``, ``_task_record``,
+    ``_write_files`` and ``_draw``.
+
+    Args:
+        model (str | Config | dict | nn.Module): A config (file or object),
+            or a model built by :func:`init_model` (used as it is).
+        weights (str, optional): Checkpoint of a config's model, loaded
+            strictly. Defaults to None (random weights: tests only).
+        device (str, optional): Device of a model built here. Defaults to
+            None (CUDA if available, else the CPU).
+        cfg_options (dict, optional): Overrides of a config.
+            Defaults to None.
+        show_progress (bool): Show a progress bar over the batches.
+            Defaults to False.
+    """
+
+    task = ''
+    picture_key = ''
+    preprocess_kwargs: set = set()
+    forward_kwargs: set = set()
+    visualize_kwargs: set = {'overlay', 'window'}
+    postprocess_kwargs: set = set()
+
+    def __init__(self,
+                 model: Union[ConfigType, nn.Module],
+                 weights: Optional[str] = None,
+                 device: Optional[str] = None,
+                 cfg_options: Optional[dict] = None,
+                 show_progress: bool = False) -> None:
+        self._built_model = None
+        if isinstance(model, nn.Module):
+            if not hasattr(model, 'cfg'):
+                raise ValueError('The model has no cfg: build it with '
+                                 'init_model or set model.cfg to its config')
+            if weights is not None or cfg_options:
+                raise ValueError('weights and cfg_options go with a config; '
+                                 'a built model is used as it is')
+            self._built_model, cfg = model, model.cfg
+        else:
+            cfg = _load_cfg(model, cfg_options)
+        self.weights = weights
+        super().__init__(
+            model=cfg,
+            weights=weights,
+            device=device,
+            scope=register_toolbox(cfg),
+            show_progress=show_progress)
+        self._check_model()
+        self.dataset_classes = self._dataset_classes()
+
+    def _init_model(self, cfg: Config, weights: Optional[str],
+                    device: str) -> nn.Module:
+        """The given model, else :func:`init_model` (strict loading)."""
+        if self._built_model is not None:
+            return self._built_model
+        return init_model(cfg, weights, device)
+
+    def _init_collate(self, cfg: Config) -> Callable:
+        """The test dataloader's ``collate_fn`` (as the Runner builds it),
+        else ``pseudo_collate``."""
+        collate_cfg = dict(
+            cfg.get('test_dataloader', {}).get('collate_fn') or {})
+        collate_fn = collate_cfg.pop('type', 'pseudo_collate')
+        if isinstance(collate_fn, str):
+            collate_fn = FUNCTIONS.get(collate_fn)
+        return partial(collate_fn, **collate_cfg)
+
+    def _init_visualizer(self, cfg: Config) -> None:
+        """None: the pictures are drawn by :mod:`svd_mm.visualization.
+        overlay`, not by the config's (2D) visualizer."""
+        return None
+
+    def _init_pipeline(self, cfg: Config) -> Callable:
+        self.loader, self.transforms, self.pipeline_info = \
+            build_volume_pipeline(cfg)
+        return self._run_pipeline
+
+    def _run_pipeline(self, item: dict) -> dict:
+        """Load one volume / stack, run the rest of the pipeline and note
+        the input (``input_index``, ``key_slice``) and the grid the model
+        sees (``model_grid``) in the data sample's metainfo."""
+        meta = {k: item[k] for k in ('input_index', 'key_slice') if k in item}
+        results = self.loader(
+            {k: v
+             for k, v in item.items() if k != 'input_index'})
+        if self.pipeline_info['mode'] == 'volume':
+            meta['model_grid'] = make_geometry(results['affine'],
+                                               results['img_shape'])
+        packed = self.transforms(results)
+        if packed is None:
+            raise ValueError('The test pipeline dropped the volume (a '
+                             'transform returned None)')
+        packed['data_samples'].set_metainfo(meta)
+        return packed
+
+    def _read_inputs(self, inputs, series_uid: Optional[str]) -> List[dict]:
+        """Read every input (a folder is one DICOM series): ``index``,
+        ``volume`` and ``stem`` (the output name, unique in the call)."""
+        cases, stems = [], set()
+        if not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        for i, item in enumerate(inputs):
+            volume = item if isinstance(item, Volume) else read_volume(
+                str(item), series_uid=series_uid)
+            stem = volume_stem(volume.source or 'volume')
+            stem = f'{stem}_{i}' if stem in stems else stem
+            stems.add(stem)
+            cases.append(dict(index=i, volume=volume, stem=stem))
+        return cases
+
+    def __call__(self,
+                 inputs: Union[VolumeInput, Sequence[VolumeInput]],
+                 return_datasamples: bool = False,
+                 batch_size: int = 1,
+                 out_dir: str = '',
+                 series_uid: Optional[str] = None,
+                 **kwargs) -> dict:
+        """Run the model on one or more volumes.
+
+        Args:
+            inputs (str | Volume | list): Volume file(s), DICOM series
+                folder(s) or :class:`Volume` (s).
+            return_datasamples (bool): Return the model's data samples as
+                ``predictions`` instead of dicts. Defaults to False.
+            batch_size (int): Pipeline outputs (volumes of one depth D, or
+                slice stacks) per forward pass. Defaults to 1.
+            out_dir (str): Folder for the files; '' writes nothing.
+                Defaults to ''.
+            series_uid (str, optional): Series to read from DICOM folders
+                holding several. Defaults to None.
+            **kwargs: Keys of ``preprocess_kwargs``, ``visualize_kwargs``
+                ..., e.g. ``overlay=True`` (PNG pictures in ``out_dir``) and
+                ``window`` (their display window, (centre, width) or a
+                preset name; default: the HU window the model sees).
+
+        Returns:
+            dict: ``predictions``: per input a dict (see the subclass) or
+            its data sample(s); ``visualization``: per input the picture(s)
+            written, or None without ``overlay``.
+        """
+        if kwargs.get('overlay') and not out_dir:
+            raise ValueError('overlay=True needs out_dir for the pictures')
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        pre, fwd, vis, post = self._dispatch_kwargs(**kwargs)
+        cases = self._read_inputs(inputs, series_uid)
+        if out_dir:
+            os.makedirs(out_dir, exist_ok=True)
+        preds = []
+        batches = self.preprocess(cases, batch_size=batch_size, **pre)
+        if self.show_progress:
+            batches = track(batches, description='Inference')
+        for data in batches:
+            preds.extend(self.forward(data, **fwd))
+        for case in cases:
+            case['data_samples'] = [
+                p for p in preds if p.input_index == case['index']
+            ]
+            self._collect(case)
+        visualization = self.visualize(cases, preds, out_dir=out_dir, **vis)
+        return self.postprocess(
+            preds,
+            visualization,
+            return_datasamples,
+            cases=cases,
+            out_dir=out_dir,
+            **post)
+
+    def preprocess(self, cases: List[dict], batch_size: int = 1, **kwargs):
+        """Yield collated batches of the pipeline outputs of every input.
+
+        Args:
+            cases (list[dict]): The inputs read.
+            batch_size (int): Pipeline outputs per batch. Defaults to 1.
+
+        Yields:
+            dict: ``inputs`` and ``data_samples`` of a batch.
+        """
+        items = (
+            item for case in cases for item in self._pipeline_inputs(case))
+        chunks = self._get_chunk_data(map(self.pipeline, items), batch_size)
+        yield from map(self.collate_fn, chunks)
+
+    def visualize(self,
+                  cases: List[dict],
+                  preds: list,
+                  out_dir: str = '',
+                  overlay: bool = False,
+                  window=None,
+                  **kwargs) -> Optional[list]:
+        """The picture(s) of each input (``_draw``) with ``overlay``, else
+        None; see :meth:`__call__` for the arguments."""
+        if not overlay:
+            return None
+        if window is None:
+            window = to_center_width(self.pipeline_info['hu_window'])
+        return [self._draw(case, out_dir, window, **kwargs) for case in cases]
+
+    def postprocess(self,
+                    preds: list,
+                    visualization: Optional[list] = None,
+                    return_datasamples: bool = False,
+                    cases: Sequence[dict] = (),
+                    out_dir: str = '') -> dict:
+        """Write the files of every input (with ``out_dir``: the task's and
+        ``<name>_result.json``) and pack the results.
+
+        Returns:
+            dict: ``predictions`` and ``visualization`` (per input).
+        """
+        predictions = []
+        for i, case in enumerate(cases):
+            record = self._record(case)
+            if visualization is not None:
+                record['files'][self.picture_key] = visualization[i]
+            if out_dir:
+                record['files'].update(
+                    self._write_files(case, record, out_dir))
+                summary = osp.join(out_dir, f"{case['stem']}_result.json")
+                record['files']['result'] = summary
+                with open(summary, 'w') as f:
+                    json.dump({k: v for k, v in record.items()
+                               if k != 'detections'}, f, indent=1)
+            if return_datasamples:
+                predictions.append(self._datasamples(case))
+            else:
+                predictions.append(
+                    dict(record, volume=case['volume'], **self._arrays(case)))
+        return dict(predictions=predictions, visualization=visualization)
+
+    def _record(self, case: dict) -> dict:
+        volume, info = case['volume'], self.pipeline_info
+        record = dict(
+            task=self.task,
+            input=volume.source,
+            format=volume.format,
+            shape_dhw=list(volume.shape),
+            spacing_dhw_mm=list(volume.spacing),
+            affine_ras=volume.affine.tolist(),
+            config=self.cfg.filename,
+            checkpoint=self.weights,
+            test_loader=info['loader'],
+            preprocess=info['preprocess'],
+            files={})
+        record.update(self._task_record(case))
+        return record
+
+    def _datasamples(self, case: dict):
+        return case['data_samples']
+
+    def _arrays(self, case: dict) -> dict:
+        return {}
+
+    def _dataset_classes(self) -> List[str]:
+        """Class names from the checkpoint's ``dataset_meta``, else from the
+        ``metainfo`` of the test dataset (built with ``lazy_init=True``, as
+        mmdet's ``DetInferencer`` does: no file is read)."""
+        classes = (self.model.dataset_meta or {}).get('classes')
+        if not classes:
+            dataset = dict(_test_dataset_cfg(self.cfg), lazy_init=True)
+            registry = importlib.import_module(f'{self.scope}.registry')
+            try:
+                with DefaultScope.overwrite_default_scope(self.scope):
+                    classes = registry.DATASETS.build(dataset).metainfo.get(
+                        'classes')
+            except Exception:  # no dataset type, or one that needs files
+                classes = None
+        return list(classes or [])
+
+    def class_names(self, num: int) -> List[str]:
+        """The dataset's class names padded to ``num`` with ``'class i'``."""
+        classes = self.dataset_classes
+        return classes + [f'class {i}' for i in range(len(classes), num)]
