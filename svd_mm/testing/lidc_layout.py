@@ -90,7 +90,8 @@ def build_lidc_layout_from_ct(out_dir: str,
                               num_background_crops: int = 4,
                               max_shift: int = 3,
                               num_test: int = 1,
-                              window: Tuple[float, float] = LIDC_RELEASE_WINDOW,
+                              window: Tuple[float,
+                                            float] = LIDC_RELEASE_WINDOW,
                               seed: int = 0,
                               cache_dir: Optional[str] = None) -> Dict:
     """Build a mini LIDC-IDRI nodule dataset in the release's layout from

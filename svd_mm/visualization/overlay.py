@@ -25,7 +25,7 @@ None for the 0.5 and 99.5 percentiles.
 """
 import os
 import os.path as osp
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -272,6 +272,123 @@ def _save(fig, out_file: str, dpi: int) -> str:
     return out_file
 
 
+def _planes(index: Sequence[int], shape: Sequence[int],
+            spacing: Sequence[float]) -> List[dict]:
+    """The axial, coronal and sagittal planes through the display voxel
+    ``index`` of a display volume of ``shape`` and (z, y, x) ``spacing``:
+    the 2D cut, extent and origin, axis labels, edge letters (left, right,
+    top, bottom), title, crosshair (x, y) in mm, full width and height in
+    mm."""
+    d, h, w = index
+    num_d, num_h, num_w = shape
+    sz, sy, sx = spacing
+    return [
+        dict(cut=np.s_[d, :, :], extent=(0, num_w * sx, num_h * sy, 0),
+             origin='upper', labels=('x (mm)', 'y (mm)'),
+             letters=('R', 'L', 'A', 'P'),
+             title=f'Axial, slice {d + 1}/{num_d}',
+             cross=((w + .5) * sx, (h + .5) * sy),
+             size=(num_w * sx, num_h * sy)),
+        dict(cut=np.s_[:, h, :], extent=(0, num_w * sx, 0, num_d * sz),
+             origin='lower', labels=('x (mm)', 'z (mm)'),
+             letters=('R', 'L', 'S', 'I'),
+             title=f'Coronal, slice {h + 1}/{num_h}',
+             cross=((w + .5) * sx, (d + .5) * sz),
+             size=(num_w * sx, num_d * sz)),
+        dict(cut=np.s_[:, :, w], extent=(0, num_h * sy, 0, num_d * sz),
+             origin='lower', labels=('y (mm)', 'z (mm)'),
+             letters=('A', 'P', 'S', 'I'),
+             title=f'Sagittal, slice {w + 1}/{num_w}',
+             cross=((h + .5) * sy, (d + .5) * sz),
+             size=(num_h * sy, num_d * sz)),
+    ]
+
+
+def _overlay_figure(planes: List[dict], zoom: Optional[float]):
+    """The figure and grid of the overlay: one row of planes (two with a
+    zoom), and the width in mm each plane of the first row shows."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    # coronal / sagittal planes of a thin slab are cut to at most
+    # MAX_ASPECT times their height, around the crossing point
+    cut_widths = [
+        w if n == 0 else min(w, MAX_ASPECT * h)
+        for n, (w, h) in enumerate(p['size'] for p in planes)
+    ]
+    rows = 1 if zoom is None else 2
+    ratios = [cut / p['size'][1] for cut, p in zip(cut_widths, planes)]
+    if zoom is not None:  # the zoomed panels are square
+        ratios = [max(r, 1.) for r in ratios]
+    # panels 4 inches high, unless their total width would exceed 16
+    # inches (thin volumes: wide coronal / sagittal planes)
+    panel_h = max(min(4., 16. / sum(ratios)), 1.6)
+    fig_w = panel_h * sum(ratios) * 1.4 + 1.5
+    fig_h = panel_h * rows * 1.3 + 1.7
+    fig = Figure(figsize=(fig_w, fig_h), facecolor='white')
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(
+        rows,
+        3,
+        width_ratios=ratios,
+        wspace=0.3,
+        hspace=0.3,
+        left=0.6 / fig_w,
+        right=1 - 1.8 / fig_w,
+        top=1 - 0.95 / fig_h,
+        bottom=0.85 / fig_h)
+    return fig, grid, cut_widths
+
+
+def _frame_panel(ax, plane: dict, row: int, cut_width: float,
+                 zoom: Optional[float]) -> None:
+    """Crosshair, limits (cut or zoomed), title, labels and edge letters
+    of one plane's panel."""
+    cross, extent, title = plane['cross'], plane['extent'], plane['title']
+    ax.axvline(cross[0], color='#00bfff', lw=0.6, ls=':', alpha=0.8)
+    ax.axhline(cross[1], color='#00bfff', lw=0.6, ls=':', alpha=0.8)
+    xlim, ylim = extent[:2], extent[2:]
+    if row == 0 and cut_width < plane['size'][0]:
+        xlim = _zoom_limits(cross[0], cut_width / 2, extent[:2])
+        title = f'{title} (central {cut_width:.0f} mm)'
+    if row == 1:
+        xlim = _zoom_limits(cross[0], zoom, extent[:2])
+        ylim = _zoom_limits(cross[1], zoom, extent[2:])
+        title = f'{title.split(",")[0]}, zoom'
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect('equal')
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(plane['labels'][0], fontsize=9)
+    ax.set_ylabel(plane['labels'][1], fontsize=9)
+    ax.tick_params(labelsize=8)
+    _draw_edge_letters(ax, plane['letters'])
+
+
+def _mask_legend(pred, gt, labels, class_names, mode, alpha) -> list:
+    """Legend handles: each predicted and true label present, and a note
+    when the prediction is empty."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = []
+    for n, label in enumerate(labels):
+        name = _class_name(label, class_names)
+        color = CLASS_COLORS[n % len(CLASS_COLORS)]
+        if pred is not None and (pred == label).any():
+            handles.append(
+                Patch(facecolor=color, alpha=alpha, label=f'predicted {name}')
+                if mode == 'alpha' else Line2D(
+                    [], [], color=color, lw=1.6, label=f'predicted {name}'))
+        if gt is not None and (gt == label).any():
+            handles.append(
+                Line2D([], [], color=GT_COLOR, lw=1.6, ls='--',
+                       label=f'true {name}'))
+    if pred is not None and not (pred > 0).any():
+        handles.append(Line2D([], [], color='none', label='prediction: empty'))
+    return handles
+
+
 def plot_volume_overlay(image: np.ndarray,
                         affine: np.ndarray,
                         out_file: str,
@@ -321,11 +438,6 @@ def plot_volume_overlay(image: np.ndarray,
     Returns:
         str: ``out_file``.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
     image = np.asarray(image)
     if image.ndim != 3:
         raise ValueError(f'image must be a (D, H, W) volume, but got shape '
@@ -346,115 +458,35 @@ def plot_volume_overlay(image: np.ndarray,
     img = _to_display(image, perm, flips)
     pred_d = None if pred is None else _to_display(pred, perm, flips)
     gt_d = None if gt is None else _to_display(gt, perm, flips)
-    num_d, num_h, num_w = img.shape
     labels = sorted((set(np.unique(pred).tolist() if pred is not None else
                          []) | set(np.unique(gt).tolist() if gt is not None
                                    else [])) - {0})
-
-    # plane: (2D cut, extent, origin, x label, y label, edge letters
-    # (left, right, top, bottom), title, crosshair (x, y) in mm)
-    planes = [
-        (np.s_[d, :, :], (0, num_w * sx, num_h * sy, 0), 'upper',
-         'x (mm)', 'y (mm)', ('R', 'L', 'A', 'P'),
-         f'Axial, slice {d + 1}/{num_d}', ((w + .5) * sx, (h + .5) * sy)),
-        (np.s_[:, h, :], (0, num_w * sx, 0, num_d * sz), 'lower',
-         'x (mm)', 'z (mm)', ('R', 'L', 'S', 'I'),
-         f'Coronal, slice {h + 1}/{num_h}', ((w + .5) * sx, (d + .5) * sz)),
-        (np.s_[:, :, w], (0, num_h * sy, 0, num_d * sz), 'lower',
-         'y (mm)', 'z (mm)', ('A', 'P', 'S', 'I'),
-         f'Sagittal, slice {w + 1}/{num_w}', ((h + .5) * sy, (d + .5) * sz)),
-    ]
+    planes = _planes((d, h, w), img.shape, (sz, sy, sx))
     zoom = _zoom_half_width(zoom, [pred_d, gt_d], (sz, sy, sx))
-    widths = [num_w * sx, num_w * sx, num_h * sy]
-    heights = [num_h * sy, num_d * sz, num_d * sz]
-    # coronal / sagittal planes of a thin slab are cut to at most
-    # MAX_ASPECT times their height, around the crossing point
-    cut_widths = [
-        w if n == 0 else min(w, MAX_ASPECT * h)
-        for n, (w, h) in enumerate(zip(widths, heights))
-    ]
-    rows = 1 if zoom is None else 2
-    ratios = []
-    for n in range(3):
-        if zoom is None:
-            ratios.append(cut_widths[n] / heights[n])
-        else:  # the zoomed panels are square
-            ratios.append(max(cut_widths[n] / heights[n], 1.))
-    # panels 4 inches high, unless their total width would exceed 16
-    # inches (thin volumes: wide coronal / sagittal planes)
-    panel_h = max(min(4., 16. / sum(ratios)), 1.6)
-    fig_w = panel_h * sum(ratios) * 1.4 + 1.5
-    fig_h = panel_h * rows * 1.3 + 1.7
-    fig = Figure(figsize=(fig_w, fig_h), facecolor='white')
-    FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(
-        rows,
-        3,
-        width_ratios=ratios,
-        wspace=0.3,
-        hspace=0.3,
-        left=0.6 / fig_w,
-        right=1 - 1.8 / fig_w,
-        top=1 - 0.95 / fig_h,
-        bottom=0.85 / fig_h)
-    shown = None
-    for row in range(rows):
-        for n, (cut, extent, origin, xlabel, ylabel, letters, ax_title,
-                cross) in enumerate(planes):
+    fig, grid, cut_widths = _overlay_figure(planes, zoom)
+    for row in range(grid.nrows):
+        for n, plane in enumerate(planes):
             ax = fig.add_subplot(grid[row, n])
             shown = ax.imshow(
-                img[cut],
+                img[plane['cut']],
                 cmap='gray',
                 vmin=vmin,
                 vmax=vmax,
-                extent=extent,
-                origin=origin,
+                extent=plane['extent'],
+                origin=plane['origin'],
                 interpolation='nearest')
-            if pred_d is not None:
-                _draw_mask(ax, pred_d[cut], extent, origin, mode, alpha,
-                           labels)
-            if gt_d is not None:
-                _draw_mask(ax, gt_d[cut], extent, origin, mode, alpha,
-                           labels, gt=True)
-            ax.axvline(cross[0], color='#00bfff', lw=0.6, ls=':', alpha=0.8)
-            ax.axhline(cross[1], color='#00bfff', lw=0.6, ls=':', alpha=0.8)
-            xlim, ylim = extent[:2], extent[2:]
-            if row == 0 and cut_widths[n] < widths[n]:
-                xlim = _zoom_limits(cross[0], cut_widths[n] / 2, extent[:2])
-                ax_title = f'{ax_title} (central {cut_widths[n]:.0f} mm)'
-            if row == 1:
-                xlim = _zoom_limits(cross[0], zoom, extent[:2])
-                ylim = _zoom_limits(cross[1], zoom, extent[2:])
-                ax_title = f'{ax_title.split(",")[0]}, zoom'
-            ax.set_xlim(*xlim)
-            ax.set_ylim(*ylim)
-            ax.set_aspect('equal')
-            ax.set_title(ax_title, fontsize=10)
-            ax.set_xlabel(xlabel, fontsize=9)
-            ax.set_ylabel(ylabel, fontsize=9)
-            ax.tick_params(labelsize=8)
-            _draw_edge_letters(ax, letters)
+            for mask, is_gt in ((pred_d, False), (gt_d, True)):
+                if mask is not None:
+                    _draw_mask(ax, mask[plane['cut']], plane['extent'],
+                               plane['origin'], mode, alpha, labels,
+                               gt=is_gt)
+            _frame_panel(ax, plane, row, cut_widths[n], zoom)
             if n == 2:
                 cax = ax.inset_axes([1.03, 0., 0.04, 1.])
                 bar = fig.colorbar(shown, cax=cax)
                 bar.set_label(unit, fontsize=9)
                 bar.ax.tick_params(labelsize=8)
-
-    handles = []
-    for n, label in enumerate(labels):
-        name = _class_name(label, class_names)
-        color = CLASS_COLORS[n % len(CLASS_COLORS)]
-        if pred is not None and (pred == label).any():
-            handles.append(
-                Patch(facecolor=color, alpha=alpha, label=f'predicted {name}')
-                if mode == 'alpha' else Line2D(
-                    [], [], color=color, lw=1.6, label=f'predicted {name}'))
-        if gt is not None and (gt == label).any():
-            handles.append(
-                Line2D([], [], color=GT_COLOR, lw=1.6, ls='--',
-                       label=f'true {name}'))
-    if pred is not None and not (pred > 0).any():
-        handles.append(Line2D([], [], color='none', label='prediction: empty'))
+    handles = _mask_legend(pred, gt, labels, class_names, mode, alpha)
     if handles:
         fig.legend(
             handles=handles,
@@ -475,6 +507,43 @@ def _edge_letters(vector: np.ndarray) -> Tuple[str, str]:
     world = int(np.argmax(np.abs(vector[:3])))
     first, last = _RAS_LETTERS[world]
     return (first, last) if vector[world] > 0 else (last, first)
+
+
+def _draw_boxes(ax, boxes: np.ndarray, scores: np.ndarray,
+                labels: np.ndarray, gt_boxes: np.ndarray,
+                class_names: Optional[Sequence[str]],
+                pixel: Tuple[float, float], height: int) -> None:
+    """Predicted boxes (best score on top, labelled) and dashed true
+    boxes, in mm of (x, y) ``pixel`` size on a slice ``height`` pixels
+    high."""
+    from matplotlib.patches import Rectangle
+
+    sx, sy = pixel
+    order = np.argsort(-scores, kind='stable')
+    for box, score, label in zip(boxes[order], scores[order],
+                                 labels[order]):
+        x1, y1, x2, y2 = box
+        color = CLASS_COLORS[int(label) % len(CLASS_COLORS)]
+        ax.add_patch(
+            Rectangle((x1 * sx, y1 * sy), (x2 - x1) * sx, (y2 - y1) * sy,
+                      fill=False, edgecolor=color, lw=1.5))
+        name = _class_name(int(label), class_names) \
+            if class_names is not None else ''
+        # the label sits above the box, or inside it at the top edge
+        inside = y1 < 0.06 * height
+        ax.text(
+            x1 * sx + (0.5 * sx if inside else 0),
+            (y1 + (0.5 if inside else -1.5)) * sy,
+            f'{name} {score:.2f}'.strip(),
+            color=color,
+            fontsize=8,
+            va='top' if inside else 'bottom',
+            bbox=dict(facecolor='black', alpha=0.5, pad=1, lw=0))
+    for box in gt_boxes:
+        x1, y1, x2, y2 = box
+        ax.add_patch(
+            Rectangle((x1 * sx, y1 * sy), (x2 - x1) * sx, (y2 - y1) * sy,
+                      fill=False, edgecolor=GT_COLOR, lw=1.5, ls='--'))
 
 
 def plot_slice_boxes(image: np.ndarray,
@@ -521,7 +590,6 @@ def plot_slice_boxes(image: np.ndarray,
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
-    from matplotlib.patches import Rectangle
 
     image = np.asarray(image)
     if image.ndim != 2:
@@ -555,31 +623,8 @@ def plot_slice_boxes(image: np.ndarray,
         image, cmap='gray', vmin=vmin, vmax=vmax, extent=extent,
         origin='upper', interpolation='nearest')
     keep = scores >= score_thr
-    order = np.argsort(-scores[keep], kind='stable')
-    for box, score, label in zip(boxes[keep][order], scores[keep][order],
-                                 labels[keep][order]):
-        x1, y1, x2, y2 = box
-        color = CLASS_COLORS[int(label) % len(CLASS_COLORS)]
-        ax.add_patch(
-            Rectangle((x1 * sx, y1 * sy), (x2 - x1) * sx, (y2 - y1) * sy,
-                      fill=False, edgecolor=color, lw=1.5))
-        name = _class_name(int(label), class_names) \
-            if class_names is not None else ''
-        # the label sits above the box, or inside it at the top edge
-        inside = y1 < 0.06 * height
-        ax.text(
-            x1 * sx + (0.5 * sx if inside else 0),
-            (y1 + (0.5 if inside else -1.5)) * sy,
-            f'{name} {score:.2f}'.strip(),
-            color=color,
-            fontsize=8,
-            va='top' if inside else 'bottom',
-            bbox=dict(facecolor='black', alpha=0.5, pad=1, lw=0))
-    for box in gt_boxes:
-        x1, y1, x2, y2 = box
-        ax.add_patch(
-            Rectangle((x1 * sx, y1 * sy), (x2 - x1) * sx, (y2 - y1) * sy,
-                      fill=False, edgecolor=GT_COLOR, lw=1.5, ls='--'))
+    _draw_boxes(ax, boxes[keep], scores[keep], labels[keep], gt_boxes,
+                class_names, (sx, sy), height)
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
     ax.set_xlabel('x (mm)')
