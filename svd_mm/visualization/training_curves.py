@@ -203,6 +203,102 @@ def summarize_scalar_logs(records: Records) -> dict:
     return out
 
 
+_COLORS = ['C0', 'C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7', 'C8', 'C9']
+
+
+def _panels(all_train: Records, all_val: Records,
+            loss_keys: Optional[Sequence[str]],
+            metric_keys: Optional[Sequence[str]], with_lr: bool,
+            num_runs: int) -> Tuple[List[str], List[str]]:
+    """The loss keys and the panels ('loss', metric keys, 'lr') to draw,
+    checked against the keys the logs have."""
+    if loss_keys is None:
+        loss_keys = [k for k in _curve_keys(all_train) if 'loss' in k]
+        if num_runs > 1 and 'loss' in loss_keys:
+            loss_keys = ['loss']
+    else:
+        missing = [k for k in loss_keys if k not in _curve_keys(all_train)]
+        if missing:
+            raise KeyError(f'Training logs have no {missing}; their keys are '
+                           f'{_curve_keys(all_train)}')
+    available = [k for k in _curve_keys(all_val) if k != 'lr']
+    if metric_keys is None:
+        metric_keys = available[:6]
+    else:
+        missing = [k for k in metric_keys if k not in available]
+        if missing:
+            raise KeyError(f'Validation logs have no {missing}; their keys '
+                           f'are {available}')
+    lr_changes = with_lr and len({r['lr'] for r in all_train if 'lr' in r}) \
+        > 1
+    panels = (['loss'] if loss_keys else []) + list(metric_keys) + (
+        ['lr'] if lr_changes else [])
+    if not panels:
+        raise ValueError('Nothing to plot: the logs hold no loss, metric or '
+                         'learning rate')
+    return list(loss_keys), panels
+
+
+def _plot_train_panel(ax, panel: str, train: Records, all_train: Records,
+                      keys: Sequence[str], run_label: str,
+                      run_index: Optional[int], smooth: float) -> None:
+    """One run's training losses (``panel='loss'``) or learning rate
+    against the iteration; colours by run (``run_index``) or, for a single
+    run, by key."""
+    for k_index, key in enumerate(keys):
+        xs, ys = _series(train, key, 'iter')
+        if not len(ys):
+            continue
+        color = _COLORS[(k_index if run_index is None else run_index) %
+                        len(_COLORS)]
+        label = f'{run_label}{key}'
+        if panel == 'lr':
+            ax.plot(xs, ys, color=color, lw=1.3, label=label,
+                    drawstyle='steps-post')
+        elif smooth > 0:
+            ax.plot(xs, ys, color=color, alpha=0.25, lw=0.8)
+            ax.plot(xs, _ema(ys, smooth), color=color, lw=1.5,
+                    label=f'{label} (EMA {smooth:g})')
+        else:
+            ax.plot(xs, ys, color=color, lw=1.3, label=label)
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('loss' if panel == 'loss' else 'learning rate')
+    if panel == 'lr':
+        rates = [r['lr'] for r in all_train if r.get('lr', 0) > 0]
+        if rates and max(rates) > 20 * min(rates):
+            ax.set_yscale('log')
+    ax.set_title('Training loss' if panel == 'loss' else 'Learning rate',
+                 fontsize=11)
+    if panel == 'loss' and train and 'epoch' in train[-1]:
+        ends = [
+            a['iter'] for a, b in zip(train, train[1:])
+            if b['epoch'] != a['epoch']
+        ]
+        if len(ends) <= 40:
+            for end in ends:
+                ax.axvline(end, color='0.8', lw=0.6, ls=':', zorder=0)
+
+
+def _plot_val_panel(ax, key: str, val: Records, run_label: str, color: str,
+                    epoch_based: bool) -> None:
+    """One run's validation metric ``key``, its best value starred."""
+    from matplotlib.ticker import MaxNLocator
+
+    xs, ys = _series(val, key, 'step')
+    if not len(ys):
+        return
+    ax.plot(xs, ys, 'o-', color=color, ms=3.5, lw=1.3,
+            label=f'{run_label}{key}')
+    i = int(np.argmin(ys) if _lower_is_better(key) else np.argmax(ys))
+    ax.plot(xs[i], ys[i], '*', color=color, ms=12,
+            label=f'{run_label}best {ys[i]:.4g} at '
+            f'{"epoch" if epoch_based else "iter"} {xs[i]:g}')
+    ax.set_xlabel('epoch' if epoch_based else 'iteration')
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(key)
+    ax.set_title(f'Validation: {key}', fontsize=11)
+
+
 def plot_training_curves(runs: Union[str, Sequence[str], Dict[str, Union[
         str, Records]]],
                          out_file: str,
@@ -243,7 +339,6 @@ def plot_training_curves(runs: Union[str, Sequence[str], Dict[str, Union[
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
     if not 0 <= smooth < 1:
         raise ValueError(f'smooth must be in [0, 1), but got {smooth}')
@@ -253,92 +348,25 @@ def plot_training_curves(runs: Union[str, Sequence[str], Dict[str, Union[
     split = {name: split_scalar_logs(r) for name, r in runs.items()}
     all_train = [r for train, _ in split.values() for r in train]
     all_val = [r for _, val in split.values() for r in val]
-    if loss_keys is None:
-        loss_keys = [k for k in _curve_keys(all_train) if 'loss' in k]
-        if len(runs) > 1 and 'loss' in loss_keys:
-            loss_keys = ['loss']
-    else:
-        missing = [k for k in loss_keys if k not in _curve_keys(all_train)]
-        if missing:
-            raise KeyError(f'Training logs have no {missing}; their keys are '
-                           f'{_curve_keys(all_train)}')
-    available = [k for k in _curve_keys(all_val) if k != 'lr']
-    if metric_keys is None:
-        metric_keys = available[:6]
-    else:
-        missing = [k for k in metric_keys if k not in available]
-        if missing:
-            raise KeyError(f'Validation logs have no {missing}; their keys '
-                           f'are {available}')
-    lr_changes = with_lr and len({r['lr'] for r in all_train if 'lr' in r}) \
-        > 1
-    panels = (['loss'] if loss_keys else []) + list(metric_keys) + (
-        ['lr'] if lr_changes else [])
-    if not panels:
-        raise ValueError('Nothing to plot: the logs hold no loss, metric or '
-                         'learning rate')
+    loss_keys, panels = _panels(all_train, all_val, loss_keys, metric_keys,
+                                with_lr, len(runs))
     cols = 1 if len(panels) == 1 else 2
     rows = (len(panels) + cols - 1) // cols
     fig = Figure(figsize=(6.2 * cols, 3.6 * rows + 0.8), facecolor='white')
     FigureCanvasAgg(fig)
-    colors = ['C0', 'C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7', 'C8', 'C9']
     epoch_based = all('epoch' in r for r in all_train) and bool(all_train)
     for n, panel in enumerate(panels):
         ax = fig.add_subplot(rows, cols, n + 1)
         for r_index, (name, (train, val)) in enumerate(split.items()):
             run_label = f'{name}: ' if len(runs) > 1 else ''
             if panel in ('loss', 'lr'):
-                keys = loss_keys if panel == 'loss' else ['lr']
-                for k_index, key in enumerate(keys):
-                    xs, ys = _series(train, key, 'iter')
-                    if not len(ys):
-                        continue
-                    color = colors[(r_index if len(runs) > 1 else k_index) %
-                                   len(colors)]
-                    label = f'{run_label}{key}'
-                    if panel == 'lr':
-                        ax.plot(xs, ys, color=color, lw=1.3, label=label,
-                                drawstyle='steps-post')
-                    elif smooth > 0:
-                        ax.plot(xs, ys, color=color, alpha=0.25, lw=0.8)
-                        ax.plot(xs, _ema(ys, smooth), color=color, lw=1.5,
-                                label=f'{label} (EMA {smooth:g})')
-                    else:
-                        ax.plot(xs, ys, color=color, lw=1.3, label=label)
-                ax.set_xlabel('iteration')
-                ax.set_ylabel('loss' if panel == 'loss' else 'learning rate')
-                if panel == 'lr':
-                    rates = [r['lr'] for r in all_train
-                             if r.get('lr', 0) > 0]
-                    if rates and max(rates) > 20 * min(rates):
-                        ax.set_yscale('log')
-                ax.set_title('Training loss' if panel == 'loss' else
-                             'Learning rate', fontsize=11)
-                if panel == 'loss' and train and 'epoch' in train[-1]:
-                    ends = [
-                        a['iter'] for a, b in zip(train, train[1:])
-                        if b['epoch'] != a['epoch']
-                    ]
-                    if len(ends) <= 40:
-                        for end in ends:
-                            ax.axvline(end, color='0.8', lw=0.6, ls=':',
-                                       zorder=0)
+                _plot_train_panel(ax, panel, train, all_train,
+                                  loss_keys if panel == 'loss' else ['lr'],
+                                  run_label, r_index if len(runs) > 1 else
+                                  None, smooth)
             else:
-                xs, ys = _series(val, panel, 'step')
-                if not len(ys):
-                    continue
-                color = colors[r_index % len(colors)]
-                ax.plot(xs, ys, 'o-', color=color, ms=3.5, lw=1.3,
-                        label=f'{run_label}{panel}')
-                i = int(np.argmin(ys) if _lower_is_better(panel) else
-                        np.argmax(ys))
-                ax.plot(xs[i], ys[i], '*', color=color, ms=12,
-                        label=f'{run_label}best {ys[i]:.4g} at '
-                        f'{"epoch" if epoch_based else "iter"} {xs[i]:g}')
-                ax.set_xlabel('epoch' if epoch_based else 'iteration')
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-                ax.set_ylabel(panel)
-                ax.set_title(f'Validation: {panel}', fontsize=11)
+                _plot_val_panel(ax, panel, val, run_label,
+                                _COLORS[r_index % len(_COLORS)], epoch_based)
         ax.grid(True, alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=8, loc='best')
