@@ -17,7 +17,11 @@ Conventions:
     lengths of the affine's columns k, j, i.
 
   Functions accept the affine as a nested list or a (4, 4) ndarray.
-- **Resampling.** Voxel centres sit at integer indices ("corner aligned"):
+- **Resampling.** One function samples any axis at fractional positions,
+  :func:`resample_axis` (nearest or linear, in float32, built on
+  :func:`interpolation_weights` and :func:`blend`, which a reader of slice
+  files uses directly). Voxel centres sit at integer indices ("corner
+  aligned"):
   :func:`resample_slice_spacing` keeps the first slice where it is and puts
   the others ``spacing_z`` mm apart, so the new grid's affine is the old one
   with its k column scaled. :func:`resample_to_geometry` maps any grid onto
@@ -44,6 +48,7 @@ __all__ = [
     'make_geometry', 'same_geometry',
     'window_intensity', 'resample_slice_spacing', 'preprocess_ct_image',
     'preprocess_label', 'resample_to_geometry', 'save_prediction_nifti',
+    'interpolation_weights', 'blend', 'resample_axis',
     'LITS_HU_WINDOW', 'DEEPLESION_HU_WINDOW', 'LIDC_RELEASE_WINDOW'
 ]
 
@@ -278,38 +283,135 @@ def _cast(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return values.astype(dtype)
 
 
-def _interpolate_slices(volume: np.ndarray,
-                        positions: np.ndarray,
-                        order: int,
-                        dtype: np.dtype,
-                        value_fn: Optional[Callable] = None,
-                        chunk_size: int = 32) -> np.ndarray:
-    """Sample a (D, H, W) volume at fractional slice positions, chunk by
-    chunk so that the float intermediate stays small.
+def interpolation_weights(
+        positions: ArrayLike) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The indices below and above fractional positions along an axis and
+    the float32 weight of the one above.
 
-    Positions within half a slice outside [0, D - 1] take the edge slice.
+    Where a position is a whole index, both indices are that index (weight
+    0), so that no index beyond the last position is ever needed: a reader
+    of slice files (e.g. DeepLesion's PNGs) loads only the slices it names.
+
+    Args:
+        positions (array-like): (N, ) fractional indices, already clamped
+            to the indices that exist.
+
+    Returns:
+        tuple[np.ndarray]: ``lower`` and ``upper`` (int64) and ``weight``
+        (float32), each (N, ).
+
+    Examples:
+        >>> lower, upper, weight = interpolation_weights([0., 1.25, 3.])
+        >>> lower.tolist(), upper.tolist(), weight.tolist()
+        ([0, 1, 3], [0, 2, 3], [0.0, 0.25, 0.0])
     """
-    num_slices = volume.shape[0]
-    positions = np.clip(positions, 0, num_slices - 1)
-    out = np.empty((len(positions), ) + volume.shape[1:], dtype=dtype)
+    positions = np.asarray(positions, dtype=np.float64)
+    lower = np.floor(positions).astype(np.int64)
+    weight = (positions - lower).astype(np.float32)
+    upper = np.where(weight > 0, lower + 1, lower)
+    return lower, upper, weight
+
+
+def blend(lower: np.ndarray,
+          upper: np.ndarray,
+          weight: np.ndarray,
+          axis: int = 0) -> np.ndarray:
+    """Linear interpolation ``lower * (1 - weight) + upper * weight`` in
+    float32, ``weight`` (N, ) running along ``axis`` of the two arrays.
+
+    Args:
+        lower, upper (np.ndarray): Values at the indices below and above
+            (:func:`interpolation_weights`), of the same shape.
+        weight (np.ndarray): (N, ) float32 weights of ``upper``.
+        axis (int): The axis of length N. Defaults to 0.
+
+    Returns:
+        np.ndarray: The float32 blend.
+    """
+    shape = [1] * np.ndim(lower)
+    shape[axis] = len(weight)
+    weight = np.asarray(weight, dtype=np.float32).reshape(shape)
+    lower = np.asarray(lower).astype(np.float32, copy=False)
+    upper = np.asarray(upper).astype(np.float32, copy=False)
+    return lower * (1 - weight) + upper * weight
+
+
+def resample_axis(array: np.ndarray,
+                  positions: ArrayLike,
+                  axis: int = 0,
+                  order: int = 1,
+                  outside: str = 'edge',
+                  cval: float = 0,
+                  value_fn: Optional[Callable] = None,
+                  dtype: Optional[np.dtype] = None,
+                  chunk_size: int = 32) -> np.ndarray:
+    """Sample an array at fractional positions along one axis: the one
+    slice interpolation of svd_mm.
+
+    Index ``k`` of ``axis`` is the centre of voxel ``k``. Positions are
+    clamped to [0, size - 1] and take the nearest index (``order=0``) or
+    the :func:`blend` of the two around them (``order=1``, float32). The
+    output is made ``chunk_size`` positions at a time, so the float
+    intermediate stays small.
+
+    Args:
+        array (np.ndarray): Input of any number of dimensions.
+        positions (array-like): (N, ) fractional indices along ``axis``.
+        axis (int): The axis resampled. Defaults to 0.
+        order (int): 0 (nearest, for labels) or 1 (linear). Defaults to 1.
+        outside (str): ``'edge'``: positions outside the axis take the edge
+            values; ``'constant'``: those more than half a voxel outside
+            take ``cval``. Defaults to 'edge'.
+        cval (float): Value outside for ``'constant'``. Defaults to 0.
+        value_fn (Callable, optional): Applied to the sampled values before
+            the blend (e.g. an intensity window), on float32 for
+            ``order=1``. Defaults to None.
+        dtype (np.dtype, optional): Output dtype; float values are rounded
+            and clipped into integer dtypes. Defaults to None: float32 for
+            ``order=1``, the input dtype for ``order=0``.
+        chunk_size (int): Positions per chunk. Defaults to 32.
+
+    Returns:
+        np.ndarray: ``array`` with ``axis`` of length N.
+    """
+    if order not in (0, 1):
+        raise ValueError(f'order must be 0 or 1, got {order}')
+    if outside not in ('edge', 'constant'):
+        raise ValueError(f"outside must be 'edge' or 'constant', got "
+                         f'{outside!r}')
+    array = np.asarray(array)
+    axis = axis % array.ndim
+    size = array.shape[axis]
+    positions = np.asarray(positions, dtype=np.float64).reshape(-1)
+    if dtype is None:
+        dtype = np.float32 if order == 1 else array.dtype
+    dtype = np.dtype(dtype)
+    out = np.empty(array.shape[:axis] + (len(positions), ) +
+                   array.shape[axis + 1:], dtype=dtype)
+    index = [slice(None)] * array.ndim
+    clamped = np.clip(positions, 0, size - 1)
     for start in range(0, len(positions), chunk_size):
-        pos = positions[start:start + chunk_size]
+        pos = clamped[start:start + chunk_size]
         if order == 0:
-            idx = np.floor(pos + 0.5).astype(np.int64).clip(0, num_slices - 1)
-            values = volume[idx]
+            values = np.take(array, np.floor(pos + 0.5).astype(np.int64),
+                             axis=axis)
             if value_fn is not None:
                 values = value_fn(values)
         else:
-            low = np.floor(pos).astype(np.int64).clip(
-                0, max(num_slices - 2, 0))
-            high = np.minimum(low + 1, num_slices - 1)
-            weight = (pos - low).astype(np.float32)[:, None, None]
-            first = volume[low].astype(np.float32)
-            second = volume[high].astype(np.float32)
+            lower, upper, weight = interpolation_weights(pos)
+            first = np.take(array, lower, axis=axis).astype(np.float32,
+                                                            copy=False)
+            second = np.take(array, upper, axis=axis).astype(np.float32,
+                                                             copy=False)
             if value_fn is not None:
                 first, second = value_fn(first), value_fn(second)
-            values = first * (1 - weight) + second * weight
-        out[start:start + chunk_size] = _cast(values, dtype)
+            values = blend(first, second, weight, axis)
+        index[axis] = slice(start, start + len(pos))
+        out[tuple(index)] = values if values.dtype == dtype else _cast(
+            values, dtype)
+    if outside == 'constant':
+        index[axis] = (positions < -0.5) | (positions > size - 0.5)
+        out[tuple(index)] = cval
     return out
 
 
@@ -367,16 +469,12 @@ def resample_slice_spacing(volume: np.ndarray,
         (array([ 0.,  4.,  8., 12., 16., 20.], dtype=float32), [6, 1, 1], \
 [1.0, 1.0, 1.0])
     """
-    if order not in (0, 1):
-        raise ValueError(f'order must be 0 or 1, got {order}')
     volume = np.asarray(volume)
     if tuple(volume.shape) != tuple(geometry['shape']):
         raise ValueError(f'volume of shape {volume.shape} does not match the '
                          f"geometry's shape {tuple(geometry['shape'])}")
-    if dtype is None:
-        dtype = np.float32 if order == 1 else volume.dtype
     positions, new_geometry = _slice_positions(geometry, spacing_z)
-    out = _interpolate_slices(volume, positions, order, np.dtype(dtype))
+    out = resample_axis(volume, positions, order=order, dtype=dtype)
     return out, new_geometry
 
 
@@ -414,8 +512,8 @@ def preprocess_ct_image(image: np.ndarray,
         return _cast(value_fn(image), np.uint8), make_geometry(
             geometry['affine'], geometry['shape'])
     positions, new_geometry = _slice_positions(geometry, spacing_z)
-    out = _interpolate_slices(
-        image, positions, 1, np.dtype(np.uint8), value_fn=value_fn)
+    out = resample_axis(
+        image, positions, value_fn=value_fn, dtype=np.uint8)
     return out, new_geometry
 
 
@@ -472,30 +570,6 @@ def preprocess_label(label: np.ndarray,
     return resample_slice_spacing(mask, geometry, spacing_z, order=0)
 
 
-def _resample_axis(array: np.ndarray, coords: np.ndarray, axis: int,
-                   order: int, cval: float) -> np.ndarray:
-    """Sample ``array`` along ``axis`` at fractional ``coords``; positions
-    more than half a voxel outside the axis get ``cval``."""
-    size = array.shape[axis]
-    inside = (coords >= -0.5) & (coords <= size - 0.5)
-    coords = np.clip(coords, 0, size - 1)
-    shape = [1] * array.ndim
-    shape[axis] = len(coords)
-    if order == 0:
-        idx = np.floor(coords + 0.5).astype(np.int64).clip(0, size - 1)
-        out = np.take(array, idx, axis=axis)
-    else:
-        low = np.floor(coords).astype(np.int64).clip(0, max(size - 2, 0))
-        high = np.minimum(low + 1, size - 1)
-        weight = (coords - low).astype(np.float32).reshape(shape)
-        out = np.take(array, low, axis=axis).astype(np.float32) * (
-            1 - weight) + np.take(array, high, axis=axis) * weight
-    if not inside.all():
-        out = np.where(inside.reshape(shape), out,
-                       np.asarray(cval, dtype=out.dtype))
-    return out
-
-
 def resample_to_geometry(volume: np.ndarray,
                          src_geometry: Geometry,
                          dst_geometry: Geometry,
@@ -548,8 +622,9 @@ def resample_to_geometry(volume: np.ndarray,
             coords = np.where(
                 np.abs(coords - np.round(coords)) < 1e-6, np.round(coords),
                 coords)
-            out = _resample_axis(out, coords, axis, order, cval)
-        return np.ascontiguousarray(out)
+            out = resample_axis(
+                out, coords, axis, order, outside='constant', cval=cval)
+        return out
     from scipy import ndimage
     source = volume if order == 0 else volume.astype(np.float32)
     return ndimage.affine_transform(

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from svd_mm.testing.lits_layout import build_lits_layout_from_ct
-from svd_mm.utils.volume_io import (make_geometry, preprocess_ct_image,
-                                    preprocess_label, read_nifti,
+from svd_mm.utils.volume_io import (interpolation_weights, make_geometry,
+                                    preprocess_ct_image, preprocess_label,
+                                    read_nifti, resample_axis,
                                     resample_slice_spacing,
                                     resample_to_geometry,
                                     save_prediction_nifti, window_intensity,
@@ -162,6 +163,50 @@ def test_resample_slice_spacing_errors():
     # the array must match its geometry
     with pytest.raises(ValueError, match='does not match'):
         resample_slice_spacing(np.zeros((4, 4, 5)), geometry, 1.)
+
+
+def test_resample_axis_real_ct(raw_cases):
+    """The one slice interpolation, along any axis of real CT (int16)."""
+    image, _ = read_nifti(raw_cases['cases'][2]['image'])  # (17, 96, 96)
+    positions = np.array([-0.7, -0.2, 0., 2.5, 3.25, 16., 16.4, 17.])
+    out = resample_axis(image, positions)
+    assert out.dtype == np.float32 and out.shape == (8, 96, 96)
+    # whole positions are the slices; clamped (edge) beyond the ends
+    for k, index in ((0, 0), (1, 0), (2, 0), (5, 16), (6, 16), (7, 16)):
+        np.testing.assert_array_equal(out[k], image[index])
+    # in between: (1 - w) * lower + w * upper in float32
+    lower, upper = image[3].astype(np.float32), image[4].astype(np.float32)
+    np.testing.assert_array_equal(
+        out[4], lower * np.float32(0.75) + upper * np.float32(0.25))
+    np.testing.assert_allclose(out[3], (image[2] + image[3]) / 2., rtol=0,
+                               atol=1e-3)
+    # any axis gives what axis 0 gives on the moved array; chunks do not
+    # change the values
+    np.testing.assert_array_equal(
+        resample_axis(image.transpose(1, 2, 0), positions, axis=2,
+                      chunk_size=3), out.transpose(1, 2, 0))
+    # 'constant': more than half a voxel outside -> cval
+    const = resample_axis(image, positions, outside='constant', cval=-5)
+    np.testing.assert_array_equal(const[[1, 2, 3, 4, 5, 6]],
+                                  out[[1, 2, 3, 4, 5, 6]])
+    assert (const[[0, 7]] == -5).all()
+    # nearest keeps the dtype; value_fn then rounding into the output dtype
+    nearest = resample_axis(image, [0.49, 0.5, 16.6], order=0)
+    assert nearest.dtype == np.int16
+    np.testing.assert_array_equal(nearest, image[[0, 1, 16]])
+    windowed = resample_axis(image, positions, value_fn=window_intensity,
+                             dtype=np.uint8)
+    np.testing.assert_array_equal(
+        windowed[2], np.rint(window_intensity(image[0])).astype(np.uint8))
+    with pytest.raises(ValueError, match="outside must be 'edge'"):
+        resample_axis(image, positions, outside='wrap')
+
+
+def test_interpolation_weights_name_only_needed_slices():
+    lower, upper, weight = interpolation_weights([3., 3.5, 4., 4.999])
+    assert lower.tolist() == [3, 3, 4, 4] and upper.tolist() == [3, 4, 4, 5]
+    assert weight.dtype == np.float32
+    np.testing.assert_allclose(weight, [0, 0.5, 0, 0.999], rtol=1e-6)
 
 
 def test_preprocess_real_ct(raw_cases):

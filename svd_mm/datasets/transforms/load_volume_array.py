@@ -1,13 +1,15 @@
 """Load a volume that is already in memory (e.g. read by
 :func:`svd_mm.utils.medical_io.read_volume`) into a test pipeline."""
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
 from svd_mm.utils.volume_io import (DEEPLESION_HU_WINDOW, LITS_HU_WINDOW,
-                                    make_geometry, preprocess_ct_image)
+                                    make_geometry, preprocess_ct_image,
+                                    resample_axis)
+
 from .load_volume_nifti import LoadVolumeNifti
 
 __all__ = ['LoadVolumeArray']
@@ -37,39 +39,19 @@ def stack_positions(num_slices: int, slice_spacing: float, key_slice: int,
     return np.clip(positions, first, last)
 
 
-def interpolation_indices(
-        positions: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The slices below and above each position and the float32 weight of
-    the one above (the one below alone where the position is whole)."""
-    lower = np.floor(positions).astype(np.int64)
-    weight = (positions - lower).astype(np.float32)
-    upper = np.where(weight > 0, lower + 1, lower)
-    return lower, upper, weight
-
-
-def blend_and_window(slices: Mapping[int, np.ndarray], lower: np.ndarray,
-                     upper: np.ndarray, weight: np.ndarray,
-                     hu_window: Sequence[float],
-                     out_range: Sequence[float]) -> np.ndarray:
-    """Interpolate float32 HU slices linearly into an (H, W, N) stack, then
-    map ``hu_window`` linearly to ``out_range`` with clipping.
+def window_stack(stack: np.ndarray, hu_window: Sequence[float],
+                 out_range: Sequence[float]) -> np.ndarray:
+    """Map ``hu_window`` of a float32 HU slice stack linearly to
+    ``out_range`` with clipping, in place.
 
     Args:
-        slices (Mapping[int, np.ndarray]): (H, W) float32 slice of every
-            index in ``lower`` and ``upper``.
-        lower, upper, weight (np.ndarray): From
-            :func:`interpolation_indices`.
+        stack (np.ndarray): float32 HU.
         hu_window (Sequence[float]): (low, high) HU.
         out_range (Sequence[float]): (low, high) output values.
 
     Returns:
-        np.ndarray: (H, W, N) float32 stack.
+        np.ndarray: ``stack``.
     """
-    stack = np.empty(
-        slices[lower[0]].shape + (len(lower), ), dtype=np.float32)
-    for t, (lo, hi, w) in enumerate(zip(lower, upper, weight)):
-        stack[..., t] = slices[lo] if w == 0 else (
-            (1 - w) * slices[lo] + w * slices[hi])
     low, high = hu_window
     out_low, out_high = out_range
     stack -= low
@@ -258,13 +240,10 @@ class LoadVolumeArray(BaseTransform):
                              'slices of the volume')
         slice_intv = float(geometry['spacing'][0])
         positions = self.slice_positions(key_slice, slice_intv, num)
-        lower, upper, weight = interpolation_indices(positions)
-        slices = {
-            index: array[index].astype(np.float32)
-            for index in set(lower.tolist()) | set(upper.tolist())
-        }
-        stack = blend_and_window(slices, lower, upper, weight, self.hu_window,
-                                 self.out_range)
+        # (H, W, D) view: the stack comes out with the slices last
+        stack = window_stack(
+            resample_axis(array.transpose(1, 2, 0), positions, axis=2),
+            self.hu_window, self.out_range)
         results['img'] = stack
         results['img_shape'] = stack.shape[:2]
         results['ori_shape'] = stack.shape[:2]
