@@ -325,7 +325,8 @@ def _segment(model, volume, loader, rest, stem):
                    atol=1e-6) and tuple(grid['shape']) == volume.shape:
         mask = pred
     else:  # e.g. resampled to 1 mm slices: back onto the input grid
-        mask = resample_to_geometry(pred, grid, volume.geometry, order=0)
+        mask = resample_to_geometry(
+            Volume(pred, grid['affine']), volume.geometry, order=0).array
     return mask.astype(np.uint8), grid
 
 

@@ -7,8 +7,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
 from svd_mm.utils.volume_io import (DEEPLESION_HU_WINDOW, LITS_HU_WINDOW,
-                                    make_geometry, preprocess_ct_image,
-                                    resample_axis)
+                                    Volume, preprocess_ct_image, resample_axis)
 
 from .load_volume_nifti import LoadVolumeNifti
 
@@ -172,44 +171,37 @@ class LoadVolumeArray(BaseTransform):
         self.out_range = tuple(float(v) for v in out_range)
 
     @staticmethod
-    def _volume(results: dict):
+    def _volume(results: dict) -> Volume:
         if 'volume' not in results:
             raise KeyError("LoadVolumeArray requires the key 'volume', but "
                            f'the results only have {sorted(results)}')
         volume = results['volume']
-        if hasattr(volume, 'array') and hasattr(volume, 'affine'):
-            array, affine = volume.array, volume.affine
-        else:
-            if results.get('affine') is None:
-                raise KeyError("LoadVolumeArray needs 'affine' (the (4, 4) "
-                               'RAS affine) with an array volume')
-            array, affine = volume, results['affine']
-        array = np.asarray(array)
-        if array.ndim != 3:
-            raise ValueError('LoadVolumeArray expects a (D, H, W) volume, '
-                             f'but got shape {array.shape} from '
-                             f"{results.get('img_path', '<memory>')}")
-        return array, make_geometry(affine, array.shape)
+        if isinstance(volume, Volume):
+            return volume
+        if results.get('affine') is None:
+            raise KeyError("LoadVolumeArray needs 'affine' (the (4, 4) RAS "
+                           'affine) with an array volume')
+        return Volume(volume, results['affine'],
+                      results.get('img_path', '<memory>'))
 
-    def _load_volume(self, results: dict, array: np.ndarray,
-                     geometry: dict) -> dict:
-        original = geometry
+    def _load_volume(self, results: dict, volume: Volume) -> dict:
+        original = volume.geometry
         if self.preprocess is not None:
-            array, geometry = preprocess_ct_image(
-                array,
-                geometry,
+            volume = preprocess_ct_image(
+                volume,
                 window=self.preprocess.get('window', LITS_HU_WINDOW),
                 spacing_z=self.preprocess.get('spacing_z', 1.))
+            array = volume.array
             if self.to_float32:
                 array = array.astype(np.float32)
         else:
-            array = array.astype(np.float32, copy=False)
+            array = volume.array.astype(np.float32, copy=False)
         shape = tuple(array.shape)
         results['img'] = array[None]
         results['img_shape'] = shape
         results['ori_shape'] = shape
-        results['affine'] = geometry['affine']
-        results['spacing'] = tuple(geometry['spacing'])
+        results['affine'] = volume.affine.tolist()
+        results['spacing'] = volume.spacing
         results['original_geometry'] = original
         return results
 
@@ -228,17 +220,16 @@ class LoadVolumeArray(BaseTransform):
         return stack_positions(self.num_slices, self.slice_spacing, key_slice,
                                slice_intv, 0, num_volume_slices - 1)
 
-    def _load_stack(self, results: dict, array: np.ndarray,
-                    geometry: dict) -> dict:
+    def _load_stack(self, results: dict, volume: Volume) -> dict:
         if 'key_slice' not in results:
             raise KeyError('LoadVolumeArray(num_slices=...) needs '
                            "'key_slice' (an index along D)")
-        num = array.shape[0]
+        array, num = volume.array, volume.shape[0]
         key_slice = int(results['key_slice'])
         if not 0 <= key_slice < num:
             raise ValueError(f'key_slice {key_slice} is outside the {num} '
                              'slices of the volume')
-        slice_intv = float(geometry['spacing'][0])
+        slice_intv = volume.spacing[0]
         positions = self.slice_positions(key_slice, slice_intv, num)
         # (H, W, D) view: the stack comes out with the slices last
         stack = window_stack(
@@ -261,10 +252,10 @@ class LoadVolumeArray(BaseTransform):
         Returns:
             dict: The result dict with ``img`` and the keys listed above.
         """
-        array, geometry = self._volume(results)
+        volume = self._volume(results)
         if self.num_slices is None:
-            return self._load_volume(results, array, geometry)
-        return self._load_stack(results, array, geometry)
+            return self._load_volume(results, volume)
+        return self._load_stack(results, volume)
 
     def __repr__(self) -> str:
         repr_str = self.__class__.__name__
