@@ -205,6 +205,13 @@ def test_resample_axis_real_ct(raw_cases):
                              dtype=np.uint8)
     np.testing.assert_array_equal(
         windowed[2], np.rint(window_intensity(image[0])).astype(np.uint8))
+    # on the grid already: a copy, whatever the order
+    for order in (0, 1):
+        same = resample_axis(image.astype(np.float32), np.arange(17),
+                             order=order)
+        np.testing.assert_array_equal(same, image)
+    assert not np.shares_memory(resample_axis(image, np.arange(17), 0, 0),
+                                image)
     with pytest.raises(ValueError, match="outside must be 'edge'"):
         resample_axis(image, positions, outside='wrap')
 
