@@ -29,7 +29,7 @@ from typing import Dict, List
 import numpy as np
 
 from svd_mm.utils.medical_io import read_volume
-from svd_mm.utils.volume_io import write_nifti
+from svd_mm.utils.volume_io import Volume, write_nifti
 
 from .data_cache import fetch_pyradiomics_ct
 
@@ -96,10 +96,10 @@ def build_lits_layout_from_ct(out_dir: str,
             index = len(cases)
             image_path = osp.join(out_dir, f'volume-{index}.nii')
             label_path = osp.join(out_dir, f'segmentation-{index}.nii')
-            # write_nifti takes (D, H, W) = (z, y, x)
-            write_nifti(crop_image.transpose(2, 1, 0), crop_affine,
+            # a Volume is (D, H, W) = (z, y, x)
+            write_nifti(Volume(crop_image.transpose(2, 1, 0), crop_affine),
                         image_path)
-            write_nifti(crop_label.transpose(2, 1, 0), crop_affine,
+            write_nifti(Volume(crop_label.transpose(2, 1, 0), crop_affine),
                         label_path)
             cases.append(
                 dict(

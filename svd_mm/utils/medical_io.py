@@ -1,8 +1,10 @@
 """Read a user's CT / MR volume from NIfTI, NRRD, MetaImage or DICOM into
 one :class:`Volume`, and write volumes and masks back in its geometry.
 
-Conventions (those of :mod:`svd_mm.utils.volume_io`, so that a
-:class:`Volume`'s :attr:`~Volume.geometry` works with its functions):
+:class:`Volume` is :class:`svd_mm.utils.volume_io.Volume` (re-exported
+here), the one volume type of svd_mm, so a volume read here goes straight
+into the preprocessing and resampling functions of
+:mod:`~svd_mm.utils.volume_io`. Conventions:
 
 - **Array.** ``array`` is (D, H, W) = (z, y, x) = (k, j, i) float32: the
   slice axis first and the in-plane column index ``i`` last (the layout of
@@ -39,22 +41,17 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
 
-from .volume_io import (affine_spacing, check_affine, make_geometry,
-                        read_nifti, write_nifti)
+from .volume_io import LPS_TO_RAS, Volume, read_nifti, write_nifti
 
 __all__ = [
     'Volume', 'LPS_TO_RAS', 'read_volume', 'read_itk', 'read_dicom_series',
     'write_volume', 'write_mask', 'volume_stem', 'SUPPORTED_FORMATS'
 ]
-
-#: ``ras = LPS_TO_RAS @ lps`` (and back: the matrix is its own inverse).
-LPS_TO_RAS = np.diag([-1., -1., 1., 1.])
 
 #: File suffixes of each format (a folder is a DICOM series).
 SUPPORTED_FORMATS = {
@@ -81,105 +78,6 @@ _TAGS = dict(
     modality='0008|0060',
     thickness='0018|0050',
     between='0018|0088')
-
-
-@dataclass
-class Volume:
-    """A 3D image and its geometry.
-
-    Args:
-        array (np.ndarray): (D, H, W) = (z, y, x) voxel values, float32 when
-            read by :func:`read_volume` (HU for CT).
-        affine (np.ndarray): (4, 4) map from the voxel index
-            (i, j, k, 1) = (w, h, d, 1) to RAS millimetres.
-        source (str): The file or folder read. Defaults to ''.
-        format (str): ``'nifti'``, ``'nrrd'``, ``'mhd'``, ``'dicom'`` or
-            '' for a volume made in memory. Defaults to ''.
-        meta (dict): Format details (e.g. the DICOM ``series_uid``, the
-            stored dtype). Defaults to an empty dict.
-
-    Examples:
-        >>> import numpy as np
-        >>> vol = Volume(np.zeros((4, 5, 6), np.float32),
-        ...              np.diag([-0.7, -0.7, 5., 1.]))
-        >>> vol.shape, vol.spacing
-        ((4, 5, 6), (5.0, 0.7, 0.7))
-        >>> vol.lps_affine[:3, :3].diagonal().tolist()
-        [0.7, 0.7, 5.0]
-    """
-
-    array: np.ndarray
-    affine: np.ndarray
-    source: str = ''
-    format: str = ''
-    meta: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.array = np.asarray(self.array)
-        source = self.source or '<memory>'
-        if self.array.ndim != 3 or 0 in self.array.shape:
-            raise ValueError(
-                f'Volume needs a non-empty (D, H, W) array, but got shape '
-                f'{self.array.shape} from {source}')
-        try:
-            self.affine = check_affine(self.affine)
-        except ValueError as e:
-            raise ValueError(f'{source}: Volume needs a finite, non-singular '
-                             f'affine: {e}') from e
-
-    @property
-    def shape(self) -> Tuple[int, int, int]:
-        """tuple[int]: (D, H, W)."""
-        return tuple(int(s) for s in self.array.shape)
-
-    @property
-    def spacing(self) -> Tuple[float, float, float]:
-        """tuple[float]: Voxel size along (D, H, W) in mm."""
-        return affine_spacing(self.affine)
-
-    @property
-    def origin(self) -> np.ndarray:
-        """np.ndarray: (3, ) RAS mm of the centre of voxel (0, 0, 0)."""
-        return self.affine[:3, 3].copy()
-
-    @property
-    def direction(self) -> np.ndarray:
-        """np.ndarray: (3, 3) unit RAS vectors of the axes i, j, k (as
-        columns)."""
-        linear = self.affine[:3, :3]
-        return linear / np.linalg.norm(linear, axis=0, keepdims=True)
-
-    @property
-    def lps_affine(self) -> np.ndarray:
-        """np.ndarray: (4, 4) map from (i, j, k, 1) to LPS mm (ITK /
-        DICOM)."""
-        return LPS_TO_RAS @ self.affine
-
-    @property
-    def geometry(self) -> Dict[str, list]:
-        """dict: The geometry of :mod:`svd_mm.utils.volume_io`
-        (``affine``, ``shape``, ``spacing``)."""
-        return make_geometry(self.affine, self.shape)
-
-    def dhw_to_ras(self, points: np.ndarray) -> np.ndarray:
-        """Map (N, 3) voxel positions (d, h, w) to (N, 3) RAS mm.
-
-        Args:
-            points (np.ndarray): (N, 3) or (3, ) fractional voxel indices in
-                (D, H, W) order; integer values are voxel centres.
-
-        Returns:
-            np.ndarray: RAS coordinates of the same shape.
-        """
-        points = np.asarray(points, dtype=np.float64)
-        ijk = points[..., ::-1]
-        return ijk @ self.affine[:3, :3].T + self.affine[:3, 3]
-
-    def __repr__(self) -> str:
-        spacing = ', '.join(f'{s:g}' for s in self.spacing)
-        return (f'{self.__class__.__name__}(shape={self.shape}, '
-                f'spacing=({spacing}), format={self.format!r}, '
-                f'source={self.source!r})')
 
 
 def _check_exists(path: str) -> None:
@@ -248,8 +146,7 @@ def read_volume(path: str,
     _check_exists(path)
     fmt = _format_of(path)
     if fmt == 'nifti':
-        array, geometry = read_nifti(path)
-        volume = Volume(array, geometry['affine'], path, 'nifti')
+        volume = read_nifti(path)
     elif fmt == 'dicom':
         volume = read_dicom_series(path, series_uid=series_uid)
     else:
@@ -539,18 +436,16 @@ def read_dicom_series(path: str,
         skipped=skipped)
 
 
-def _array_and_affine(volume: Union[Volume, np.ndarray],
-                      affine: Optional[np.ndarray]
-                      ) -> Tuple[np.ndarray, np.ndarray]:
+def _as_volume(volume: Union[Volume, np.ndarray],
+               affine: Optional[np.ndarray]) -> Volume:
     if isinstance(volume, Volume):
         if affine is not None:
             raise ValueError('Give the affine of a Volume through the Volume, '
                              'not as a second argument')
-        return volume.array, volume.affine
+        return volume
     if affine is None:
         raise ValueError('Writing an array needs its (4, 4) RAS affine')
-    volume = Volume(np.asarray(volume), affine)
-    return volume.array, volume.affine
+    return Volume(volume, affine)
 
 
 def _to_sitk(array: np.ndarray, affine: np.ndarray) -> sitk.Image:
@@ -589,16 +484,16 @@ def write_volume(volume: Union[Volume, np.ndarray],
     """
     path = str(path)
     name = path.lower()
-    array, affine = _array_and_affine(volume, affine)
+    volume = _as_volume(volume, affine)
     if name.endswith(SUPPORTED_FORMATS['nifti']):
-        return write_nifti(array, affine, path, dtype=dtype)
+        return write_nifti(volume, path, dtype=dtype)
     if not name.endswith(('.nrrd', '.mhd', '.mha')):
         raise ValueError(f'Cannot write {path}: use .nii, .nii.gz, .nrrd, '
                          '.mhd or .mha')
-    array = np.asarray(array, dtype=dtype)
+    array = np.asarray(volume.array, dtype=dtype)
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
-    image = _to_sitk(array, affine)
+    image = _to_sitk(array, volume.affine)
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.write-', dir=folder)
@@ -642,4 +537,4 @@ def write_mask(mask: np.ndarray, reference: Volume, path: str) -> str:
     if not str(path).lower().endswith(('.nii', '.nii.gz')):
         raise ValueError(f'Masks are written as NIfTI: {path} must end with '
                          '.nii or .nii.gz')
-    return write_nifti(mask.astype(np.uint8), reference.affine, path)
+    return write_nifti(Volume(mask.astype(np.uint8), reference.affine), path)

@@ -1,5 +1,6 @@
-"""NIfTI volumes in svd_mm's (D, H, W) layout, their geometry, CT
-preprocessing and writing predictions back onto the original grid.
+"""Volumes in svd_mm's (D, H, W) layout with their geometry: NIfTI I/O,
+CT preprocessing, resampling and writing predictions back onto the original
+grid.
 
 Conventions:
 
@@ -7,17 +8,20 @@ Conventions:
   works on (D, H, W) arrays with ``D = k`` (the slice axis), ``H = j`` and
   ``W = i``, i.e. the NIfTI data transposed by ``(2, 1, 0)`` (what
   SimpleITK's ``GetArrayFromImage`` returns as well).
-- **Geometry.** A plain, JSON-serialisable dict
-
-  - ``affine`` (list of 4 lists of 4 floats): the NIfTI affine (nibabel's
-    ``img.affine``), mapping the voxel index (i, j, k) = (w, h, d) to RAS
-    world coordinates in mm;
-  - ``shape`` (list of 3 ints): (D, H, W);
-  - ``spacing`` (list of 3 floats): voxel size along (D, H, W) in mm, the
-    lengths of the affine's columns k, j, i.
-
-  Functions accept the affine as a nested list or a (4, 4) ndarray.
-- **Resampling.** Voxel centres sit at integer indices ("corner aligned"):
+- **Volume.** One in-memory type, :class:`Volume`: the (D, H, W) array and
+  its (4, 4) affine, which maps the voxel index (i, j, k) = (w, h, d) to
+  RAS world coordinates in mm (nibabel's ``img.affine``). Every function
+  here takes and returns Volumes.
+- **Geometry.** The JSON form of a Volume's grid (:attr:`Volume.geometry`,
+  :func:`make_geometry`), kept in meta files and pipeline metainfo
+  (``original_geometry``) and naming a target grid: ``affine`` (4 lists of
+  4 floats), ``shape`` ((D, H, W) ints) and ``spacing`` (voxel size along
+  (D, H, W) in mm, the lengths of the affine's columns k, j, i).
+- **Resampling.** One function samples any axis at fractional positions,
+  :func:`resample_axis` (nearest or linear, in float32, built on
+  :func:`interpolation_weights` and :func:`blend`, which a reader of slice
+  files uses directly). Voxel centres sit at integer indices ("corner
+  aligned"):
   :func:`resample_slice_spacing` keeps the first slice where it is and puts
   the others ``spacing_z`` mm apart, so the new grid's affine is the old one
   with its k column scaled. :func:`resample_to_geometry` maps any grid onto
@@ -35,15 +39,17 @@ the same arrays.
 import math
 import os
 import os.path as osp
+from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 __all__ = [
-    'read_nifti', 'write_nifti', 'check_affine', 'affine_spacing',
-    'make_geometry', 'same_geometry',
+    'Volume', 'LPS_TO_RAS', 'read_nifti', 'write_nifti', 'check_affine',
+    'affine_spacing', 'make_geometry', 'same_geometry',
     'window_intensity', 'resample_slice_spacing', 'preprocess_ct_image',
     'preprocess_label', 'resample_to_geometry', 'save_prediction_nifti',
+    'interpolation_weights', 'blend', 'resample_axis',
     'LITS_HU_WINDOW', 'DEEPLESION_HU_WINDOW', 'LIDC_RELEASE_WINDOW'
 ]
 
@@ -51,6 +57,9 @@ ArrayLike = Union[np.ndarray, Sequence]
 Geometry = Dict[str, list]
 
 NIFTI_SUFFIXES = ('.nii', '.nii.gz')
+
+#: ``ras = LPS_TO_RAS @ lps`` (and back: the matrix is its own inverse).
+LPS_TO_RAS = np.diag([-1., -1., 1., 1.])
 
 # The HU windows of the paper's datasets, named once: every default, loader
 # and tool refers to these.
@@ -130,16 +139,137 @@ def make_geometry(affine: ArrayLike, shape: Sequence[int]) -> Geometry:
         spacing=list(affine_spacing(affine)))
 
 
+def _grid(geometry: Geometry,
+          name: str = 'geometry') -> Tuple[np.ndarray, Tuple[int, ...]]:
+    """The checked (affine, shape) of a geometry dict: the one place where
+    the JSON form becomes a grid again."""
+    try:
+        affine, shape = geometry['affine'], geometry['shape']
+    except (KeyError, TypeError, IndexError) as e:
+        raise TypeError(f"{name} must be a dict with 'affine' and 'shape' "
+                        f'(Volume.geometry), but got {str(geometry)[:200]}'
+                        ) from e
+    geometry = make_geometry(check_affine(affine, f'{name} affine'), shape)
+    return np.asarray(geometry['affine']), tuple(geometry['shape'])
+
+
 def same_geometry(a: Geometry, b: Geometry, atol: float = 1e-3) -> bool:
     """Whether two geometries have the same shape and affines within
     ``atol`` (mm for the origin, mm per voxel for the axes)."""
-    return list(a['shape']) == list(b['shape']) and np.allclose(
-        np.asarray(a['affine']), np.asarray(b['affine']), rtol=0, atol=atol)
+    (affine_a, shape_a), (affine_b, shape_b) = _grid(a), _grid(b)
+    return shape_a == shape_b and np.allclose(
+        affine_a, affine_b, rtol=0, atol=atol)
 
 
-def read_nifti(path: str,
-               check_finite: bool = True) -> Tuple[np.ndarray, Geometry]:
-    """Read a 3D NIfTI volume as a (D, H, W) array and its geometry.
+@dataclass
+class Volume:
+    """A 3D image and its geometry.
+
+    Args:
+        array (np.ndarray): (D, H, W) = (z, y, x) voxel values, float32 when
+            read by :func:`~svd_mm.utils.medical_io.read_volume` (HU for
+            CT), the stored dtype when read by :func:`read_nifti`.
+        affine (np.ndarray): (4, 4) map from the voxel index
+            (i, j, k, 1) = (w, h, d, 1) to RAS millimetres.
+        source (str): The file or folder read. Defaults to ''.
+        format (str): ``'nifti'``, ``'nrrd'``, ``'mhd'``, ``'dicom'`` or
+            '' for a volume made in memory. Defaults to ''.
+        meta (dict): Format details (e.g. the DICOM ``series_uid``, the
+            stored dtype). Defaults to an empty dict.
+
+    Examples:
+        >>> import numpy as np
+        >>> vol = Volume(np.zeros((4, 5, 6), np.float32),
+        ...              np.diag([-0.7, -0.7, 5., 1.]))
+        >>> vol.shape, vol.spacing
+        ((4, 5, 6), (5.0, 0.7, 0.7))
+        >>> vol.lps_affine[:3, :3].diagonal().tolist()
+        [0.7, 0.7, 5.0]
+    """
+
+    array: np.ndarray
+    affine: np.ndarray
+    source: str = ''
+    format: str = ''
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.array = np.asarray(self.array)
+        source = self.source or '<memory>'
+        if self.array.ndim != 3 or 0 in self.array.shape:
+            raise ValueError(
+                f'Volume needs a non-empty (D, H, W) array, but got shape '
+                f'{self.array.shape} from {source}')
+        try:
+            self.affine = check_affine(self.affine)
+        except ValueError as e:
+            raise ValueError(f'{source}: Volume needs a finite, non-singular '
+                             f'affine: {e}') from e
+
+    @property
+    def shape(self) -> Tuple[int, int, int]:
+        """tuple[int]: (D, H, W)."""
+        return tuple(int(s) for s in self.array.shape)
+
+    @property
+    def spacing(self) -> Tuple[float, float, float]:
+        """tuple[float]: Voxel size along (D, H, W) in mm."""
+        return affine_spacing(self.affine)
+
+    @property
+    def origin(self) -> np.ndarray:
+        """np.ndarray: (3, ) RAS mm of the centre of voxel (0, 0, 0)."""
+        return self.affine[:3, 3].copy()
+
+    @property
+    def direction(self) -> np.ndarray:
+        """np.ndarray: (3, 3) unit RAS vectors of the axes i, j, k (as
+        columns)."""
+        linear = self.affine[:3, :3]
+        return linear / np.linalg.norm(linear, axis=0, keepdims=True)
+
+    @property
+    def lps_affine(self) -> np.ndarray:
+        """np.ndarray: (4, 4) map from (i, j, k, 1) to LPS mm (ITK /
+        DICOM)."""
+        return LPS_TO_RAS @ self.affine
+
+    @property
+    def geometry(self) -> Geometry:
+        """dict: The JSON form of the grid (:func:`make_geometry`)."""
+        return make_geometry(self.affine, self.shape)
+
+    def with_array(self,
+                   array: np.ndarray,
+                   affine: Optional[ArrayLike] = None) -> 'Volume':
+        """A volume of the same source with another array, on ``affine``
+        (defaults to None: this volume's)."""
+        return Volume(array, self.affine if affine is None else affine,
+                      self.source, self.format, dict(self.meta))
+
+    def dhw_to_ras(self, points: np.ndarray) -> np.ndarray:
+        """Map (N, 3) voxel positions (d, h, w) to (N, 3) RAS mm.
+
+        Args:
+            points (np.ndarray): (N, 3) or (3, ) fractional voxel indices in
+                (D, H, W) order; integer values are voxel centres.
+
+        Returns:
+            np.ndarray: RAS coordinates of the same shape.
+        """
+        points = np.asarray(points, dtype=np.float64)
+        ijk = points[..., ::-1]
+        return ijk @ self.affine[:3, :3].T + self.affine[:3, 3]
+
+    def __repr__(self) -> str:
+        spacing = ', '.join(f'{s:g}' for s in self.spacing)
+        return (f'{self.__class__.__name__}(shape={self.shape}, '
+                f'spacing=({spacing}), format={self.format!r}, '
+                f'source={self.source!r})')
+
+
+def read_nifti(path: str, check_finite: bool = True) -> Volume:
+    """Read a 3D NIfTI file as a (D, H, W) :class:`Volume`.
 
     The data are read with nibabel's ``dataobj`` (the header's
     ``scl_slope`` / ``scl_inter`` applied, the stored dtype kept otherwise)
@@ -152,8 +282,8 @@ def read_nifti(path: str,
             Defaults to True.
 
     Returns:
-        tuple[np.ndarray, dict]: The C-contiguous (D, H, W) array and its
-        geometry (:func:`make_geometry`).
+        Volume: The C-contiguous (D, H, W) array (the stored dtype) and the
+        file's affine; ``source`` is ``path``, ``format`` is ``'nifti'``.
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
@@ -187,32 +317,26 @@ def read_nifti(path: str,
                              f'{data.size})')
     # always a copy: the data may be a memory map of the file, which must
     # not outlive this call (the file may be overwritten later)
-    volume = np.array(data.transpose(2, 1, 0), order='C')
+    array = np.array(data.transpose(2, 1, 0), order='C')
     del data
-    try:
-        geometry = make_geometry(img.affine, volume.shape)
-    except ValueError as e:
-        raise ValueError(f'{path}: {e}') from e
-    return volume, geometry
+    return Volume(array, img.affine, path, 'nifti')
 
 
-def write_nifti(volume: np.ndarray,
-                affine: ArrayLike,
+def write_nifti(volume: Volume,
                 path: str,
                 dtype: Optional[np.dtype] = None) -> str:
-    """Write a (D, H, W) array as a NIfTI-1 file.
+    """Write a :class:`Volume` as a NIfTI-1 file.
 
     The array is transposed to (i, j, k); the affine is written as both the
     qform and the sform (code 1, scanner) and the units are mm, so that the
     file reads back with the same affine.
 
     Args:
-        volume (np.ndarray): (D, H, W) array; bool is written as uint8.
-        affine (array-like): (4, 4) NIfTI affine of the grid.
+        volume (Volume): The volume; a bool array is written as uint8.
         path (str): Output file, ending with ``.nii`` or ``.nii.gz``; its
             folder is created.
         dtype (np.dtype, optional): dtype to write. Defaults to None (that
-            of ``volume``).
+            of ``volume.array``).
 
     Returns:
         str: ``path``.
@@ -220,19 +344,18 @@ def write_nifti(volume: np.ndarray,
     if not str(path).endswith(NIFTI_SUFFIXES):
         raise ValueError(f'NIfTI path must end with .nii or .nii.gz, got '
                          f'{path}')
-    volume = np.asarray(volume)
-    if volume.ndim != 3:
-        raise ValueError(f'write_nifti expects a (D, H, W) volume, but got '
-                         f'shape {volume.shape} for {path}')
+    if not isinstance(volume, Volume):
+        raise TypeError(f'write_nifti writes a Volume, but got '
+                        f'{type(volume).__name__} for {path}')
+    array = volume.array
     if dtype is not None:
-        volume = volume.astype(dtype, copy=False)
-    elif volume.dtype == np.bool_:
-        volume = volume.astype(np.uint8)
-    affine = check_affine(affine)
+        array = array.astype(dtype, copy=False)
+    elif array.dtype == np.bool_:
+        array = array.astype(np.uint8)
     nib = _nibabel()
-    img = nib.Nifti1Image(volume.transpose(2, 1, 0), affine)
-    img.set_qform(affine, code=1)
-    img.set_sform(affine, code=1)
+    img = nib.Nifti1Image(array.transpose(2, 1, 0), volume.affine)
+    img.set_qform(volume.affine, code=1)
+    img.set_sform(volume.affine, code=1)
     img.header.set_xyzt_units('mm')
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -278,66 +401,156 @@ def _cast(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return values.astype(dtype)
 
 
-def _interpolate_slices(volume: np.ndarray,
-                        positions: np.ndarray,
-                        order: int,
-                        dtype: np.dtype,
-                        value_fn: Optional[Callable] = None,
-                        chunk_size: int = 32) -> np.ndarray:
-    """Sample a (D, H, W) volume at fractional slice positions, chunk by
-    chunk so that the float intermediate stays small.
+def interpolation_weights(
+        positions: ArrayLike) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The indices below and above fractional positions and the float32
+    weight of the one above; both are the position itself where it is
+    whole, so a reader of slice files (DeepLesion's PNGs) reads only these.
 
-    Positions within half a slice outside [0, D - 1] take the edge slice.
+    Args:
+        positions (array-like): (N, ) fractional indices, already clamped
+            to the indices that exist.
+
+    Returns:
+        tuple[np.ndarray]: ``lower`` and ``upper`` (int64) and ``weight``
+        (float32), each (N, ).
+
+    Examples:
+        >>> lower, upper, weight = interpolation_weights([0., 1.25, 3.])
+        >>> lower.tolist(), upper.tolist(), weight.tolist()
+        ([0, 1, 3], [0, 2, 3], [0.0, 0.25, 0.0])
     """
-    num_slices = volume.shape[0]
-    positions = np.clip(positions, 0, num_slices - 1)
-    out = np.empty((len(positions), ) + volume.shape[1:], dtype=dtype)
+    positions = np.asarray(positions, dtype=np.float64)
+    lower = np.floor(positions).astype(np.int64)
+    weight = (positions - lower).astype(np.float32)
+    upper = np.where(weight > 0, lower + 1, lower)
+    return lower, upper, weight
+
+
+def blend(lower: np.ndarray,
+          upper: np.ndarray,
+          weight: np.ndarray,
+          axis: int = 0) -> np.ndarray:
+    """Linear interpolation ``lower * (1 - weight) + upper * weight`` in
+    float32, ``weight`` (N, ) running along ``axis`` of the two arrays.
+
+    Args:
+        lower, upper (np.ndarray): Values at the indices below and above
+            (:func:`interpolation_weights`), of the same shape.
+        weight (np.ndarray): (N, ) float32 weights of ``upper``.
+        axis (int): The axis of length N. Defaults to 0.
+
+    Returns:
+        np.ndarray: The float32 blend.
+    """
+    shape = [1] * np.ndim(lower)
+    shape[axis] = len(weight)
+    weight = np.asarray(weight, dtype=np.float32).reshape(shape)
+    lower = np.asarray(lower).astype(np.float32, copy=False)
+    upper = np.asarray(upper).astype(np.float32, copy=False)
+    return lower * (1 - weight) + upper * weight
+
+
+def resample_axis(array: np.ndarray,
+                  positions: ArrayLike,
+                  axis: int = 0,
+                  order: int = 1,
+                  outside: str = 'edge',
+                  cval: float = 0,
+                  value_fn: Optional[Callable] = None,
+                  dtype: Optional[np.dtype] = None,
+                  chunk_size: int = 32) -> np.ndarray:
+    """Sample an array at fractional positions along one axis (index ``k``
+    is the centre of voxel ``k``): the one slice interpolation of svd_mm.
+
+    Positions are clamped to [0, size - 1] and take the nearest index
+    (``order=0``) or the :func:`blend` of the two around them (``order=1``),
+    ``chunk_size`` positions at a time to keep the float intermediate small.
+
+    Args:
+        array (np.ndarray): Input of any number of dimensions.
+        positions (array-like): (N, ) fractional indices along ``axis``.
+        axis (int): The axis resampled. Defaults to 0.
+        order (int): 0 (nearest, for labels) or 1 (linear). Defaults to 1.
+        outside (str): ``'edge'``: positions outside the axis take the edge
+            values; ``'constant'``: those more than half a voxel outside
+            take ``cval``. Defaults to 'edge'.
+        cval (float): Value outside for ``'constant'``. Defaults to 0.
+        value_fn (Callable, optional): Applied to the sampled values before
+            the blend (e.g. an intensity window), on float32 for
+            ``order=1``. Defaults to None.
+        dtype (np.dtype, optional): Output dtype; float values are rounded
+            and clipped into integer dtypes. Defaults to None: float32 for
+            ``order=1``, the input dtype for ``order=0``.
+        chunk_size (int): Positions per chunk. Defaults to 32.
+
+    Returns:
+        np.ndarray: ``array`` with ``axis`` of length N.
+    """
+    if order not in (0, 1):
+        raise ValueError(f'order must be 0 or 1, got {order}')
+    if outside not in ('edge', 'constant'):
+        raise ValueError(f"outside must be 'edge' or 'constant', got "
+                         f'{outside!r}')
+    array = np.asarray(array)
+    axis = axis % array.ndim
+    size = array.shape[axis]
+    positions = np.asarray(positions, dtype=np.float64).reshape(-1)
+    if dtype is None:
+        dtype = np.float32 if order == 1 else array.dtype
+    dtype = np.dtype(dtype)
+    if value_fn is None and dtype == array.dtype and np.array_equal(
+            positions, np.arange(size)):
+        return array.copy()  # every position is its voxel: nothing to do
+    out = np.empty(array.shape[:axis] + (len(positions), ) +
+                   array.shape[axis + 1:], dtype=dtype)
+    index = [slice(None)] * array.ndim
+    clamped = np.clip(positions, 0, size - 1)
     for start in range(0, len(positions), chunk_size):
-        pos = positions[start:start + chunk_size]
+        pos = clamped[start:start + chunk_size]
         if order == 0:
-            idx = np.floor(pos + 0.5).astype(np.int64).clip(0, num_slices - 1)
-            values = volume[idx]
+            values = np.take(array, np.floor(pos + 0.5).astype(np.int64),
+                             axis=axis)
             if value_fn is not None:
                 values = value_fn(values)
         else:
-            low = np.floor(pos).astype(np.int64).clip(
-                0, max(num_slices - 2, 0))
-            high = np.minimum(low + 1, num_slices - 1)
-            weight = (pos - low).astype(np.float32)[:, None, None]
-            first = volume[low].astype(np.float32)
-            second = volume[high].astype(np.float32)
+            lower, upper, weight = interpolation_weights(pos)
+            first, second = (np.take(array, idx, axis=axis).astype(
+                np.float32, copy=False) for idx in (lower, upper))
             if value_fn is not None:
                 first, second = value_fn(first), value_fn(second)
-            values = first * (1 - weight) + second * weight
-        out[start:start + chunk_size] = _cast(values, dtype)
+            values = blend(first, second, weight, axis)
+        index[axis] = slice(start, start + len(pos))
+        out[tuple(index)] = values if values.dtype == dtype else _cast(
+            values, dtype)
+    if outside == 'constant':
+        index[axis] = (positions < -0.5) | (positions > size - 0.5)
+        out[tuple(index)] = cval
     return out
 
 
-def _slice_positions(geometry: Geometry,
-                     spacing_z: float) -> Tuple[np.ndarray, Geometry]:
-    """Slice positions (in old slice indices) and the geometry of the grid
+def _slice_positions(volume: Volume,
+                     spacing_z: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Slice positions (in old slice indices) and the affine of the grid
     with ``spacing_z`` mm slices starting at the first old slice."""
     if not spacing_z > 0:
         raise ValueError(f'spacing_z must be > 0, got {spacing_z}')
-    num_slices = geometry['shape'][0]
-    old = geometry['spacing'][0]
+    old = volume.spacing[0]
     # the last new slice lies within the old extent (1e-6: float noise)
-    new_num = int(math.floor((num_slices - 1) * old / spacing_z + 1e-6)) + 1
+    new_num = int(
+        math.floor((volume.shape[0] - 1) * old / spacing_z + 1e-6)) + 1
     positions = np.arange(new_num, dtype=np.float64) * (spacing_z / old)
-    affine = np.asarray(geometry['affine'], dtype=np.float64).copy()
+    affine = volume.affine.copy()
     affine[:3, 2] *= spacing_z / old
-    return positions, make_geometry(affine,
-                                    [new_num] + list(geometry['shape'][1:]))
+    return positions, affine
 
 
-def resample_slice_spacing(volume: np.ndarray,
-                           geometry: Geometry,
+def resample_slice_spacing(volume: Volume,
                            spacing_z: float = 1.,
                            order: int = 1,
-                           dtype: Optional[np.dtype] = None
-                           ) -> Tuple[np.ndarray, Geometry]:
-    """Resample a (D, H, W) volume along D to a slice spacing of
-    ``spacing_z`` mm; H and W are unchanged.
+                           dtype: Optional[np.dtype] = None) -> Volume:
+    """Resample a volume along D to a slice spacing of ``spacing_z`` mm; H
+    and W are unchanged.
 
     The first slice keeps its position; new slice ``k`` lies at
     ``k * spacing_z`` mm from it, for as many slices as fit in the old
@@ -346,8 +559,7 @@ def resample_slice_spacing(volume: np.ndarray,
     by ``spacing_z / s``.
 
     Args:
-        volume (np.ndarray): (D, H, W) array.
-        geometry (dict): Its geometry (:func:`make_geometry`).
+        volume (Volume): The volume.
         spacing_z (float): New slice spacing in mm. Defaults to 1.
         order (int): 0 (nearest slice, for labels) or 1 (linear between
             the two nearest slices). Defaults to 1.
@@ -356,35 +568,26 @@ def resample_slice_spacing(volume: np.ndarray,
             ``order=1``, the input dtype for ``order=0``.
 
     Returns:
-        tuple[np.ndarray, dict]: The resampled volume and its geometry.
+        Volume: The resampled volume.
 
     Examples:
         >>> import numpy as np
-        >>> volume = np.arange(3, dtype=np.float32)[:, None, None] * 10
-        >>> geometry = make_geometry(np.diag([1., 1., 2.5, 1.]), (3, 1, 1))
-        >>> out, new = resample_slice_spacing(volume, geometry, 1.)
-        >>> out.ravel(), new['shape'], new['spacing']
-        (array([ 0.,  4.,  8., 12., 16., 20.], dtype=float32), [6, 1, 1], \
-[1.0, 1.0, 1.0])
+        >>> volume = Volume(np.arange(3.)[:, None, None] * 10,
+        ...                 np.diag([1., 1., 2.5, 1.]))
+        >>> out = resample_slice_spacing(volume, 1.)
+        >>> out.array.ravel(), out.shape, out.spacing
+        (array([ 0.,  4.,  8., 12., 16., 20.], dtype=float32), (6, 1, 1), \
+(1.0, 1.0, 1.0))
     """
-    if order not in (0, 1):
-        raise ValueError(f'order must be 0 or 1, got {order}')
-    volume = np.asarray(volume)
-    if tuple(volume.shape) != tuple(geometry['shape']):
-        raise ValueError(f'volume of shape {volume.shape} does not match the '
-                         f"geometry's shape {tuple(geometry['shape'])}")
-    if dtype is None:
-        dtype = np.float32 if order == 1 else volume.dtype
-    positions, new_geometry = _slice_positions(geometry, spacing_z)
-    out = _interpolate_slices(volume, positions, order, np.dtype(dtype))
-    return out, new_geometry
+    positions, affine = _slice_positions(volume, spacing_z)
+    return volume.with_array(
+        resample_axis(volume.array, positions, order=order, dtype=dtype),
+        affine)
 
 
-def preprocess_ct_image(image: np.ndarray,
-                        geometry: Geometry,
+def preprocess_ct_image(image: Volume,
                         window: Sequence[float] = LITS_HU_WINDOW,
-                        spacing_z: Optional[float] = 1.
-                        ) -> Tuple[np.ndarray, Geometry]:
+                        spacing_z: Optional[float] = 1.) -> Volume:
     """The LiTS image preprocessing: HU window, then 1 mm slices.
 
     Each voxel becomes ``(clip(HU, low, high) - low) / (high - low) * 255``
@@ -393,39 +596,32 @@ def preprocess_ct_image(image: np.ndarray,
     rounded to uint8: a step is 450 / 255 = 1.76 HU for the default window.
 
     Args:
-        image (np.ndarray): (D, H, W) CT in HU.
-        geometry (dict): Its geometry.
+        image (Volume): CT in HU.
         window (Sequence[float]): HU window (low, high).
             Defaults to (-200, 250).
         spacing_z (float, optional): Slice spacing in mm; None keeps the
             slices. Defaults to 1.
 
     Returns:
-        tuple[np.ndarray, dict]: uint8 (D', H, W) volume and its geometry.
+        Volume: uint8 (D', H, W) volume.
     """
     def value_fn(values):
         return window_intensity(values, window)
 
-    image = np.asarray(image)
-    if tuple(image.shape) != tuple(geometry['shape']):
-        raise ValueError(f'image of shape {image.shape} does not match the '
-                         f"geometry's shape {tuple(geometry['shape'])}")
     if spacing_z is None:
-        return _cast(value_fn(image), np.uint8), make_geometry(
-            geometry['affine'], geometry['shape'])
-    positions, new_geometry = _slice_positions(geometry, spacing_z)
-    out = _interpolate_slices(
-        image, positions, 1, np.dtype(np.uint8), value_fn=value_fn)
-    return out, new_geometry
+        return image.with_array(_cast(value_fn(image.array), np.uint8))
+    positions, affine = _slice_positions(image, spacing_z)
+    return image.with_array(
+        resample_axis(
+            image.array, positions, value_fn=value_fn, dtype=np.uint8),
+        affine)
 
 
-def preprocess_label(label: np.ndarray,
-                     geometry: Geometry,
+def preprocess_label(label: Volume,
                      foreground_labels: Sequence[int] = (1, 2),
                      spacing_z: Optional[float] = 1.,
-                     allowed_labels: Optional[Sequence[int]] = (0, 1, 2),
-                     source: str = 'label'
-                     ) -> Tuple[np.ndarray, Geometry]:
+                     allowed_labels: Optional[Sequence[int]] = (0, 1, 2)
+                     ) -> Volume:
     """The LiTS label preprocessing: binary foreground, then the nearest
     slice of the ``spacing_z`` mm grid of :func:`preprocess_ct_image`.
 
@@ -433,8 +629,8 @@ def preprocess_label(label: np.ndarray,
     tumours are part of the liver.
 
     Args:
-        label (np.ndarray): (D, H, W) integer labels.
-        geometry (dict): Its geometry.
+        label (Volume): Integer labels; its ``source`` names the file in
+            the error messages.
         foreground_labels (Sequence[int]): Labels that become 1.
             Defaults to (1, 2).
         spacing_z (float, optional): Slice spacing in mm; None keeps the
@@ -442,66 +638,35 @@ def preprocess_label(label: np.ndarray,
         allowed_labels (Sequence[int], optional): Every voxel must hold one
             of these (catches an image passed as label); None allows any
             integer. Defaults to (0, 1, 2).
-        source (str): Name of the label file for the error messages.
-            Defaults to 'label'.
 
     Returns:
-        tuple[np.ndarray, dict]: uint8 (D', H, W) mask of 0 / 1 and its
-        geometry.
+        Volume: uint8 (D', H, W) mask of 0 / 1.
     """
-    label = np.asarray(label)
-    if tuple(label.shape) != tuple(geometry['shape']):
-        raise ValueError(f'{source}: label of shape {label.shape} does not '
-                         f"match the geometry's shape "
-                         f"{tuple(geometry['shape'])}")
-    if np.issubdtype(label.dtype, np.floating):
-        if not np.array_equal(label, np.round(label)):
+    array, source = label.array, label.source or 'label'
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.array_equal(array, np.round(array)):
             raise ValueError(f'{source} holds non-integer label values, e.g. '
-                             f'{label[label != np.round(label)][:3]}')
+                             f'{array[array != np.round(array)][:3]}')
     if allowed_labels is not None:
-        values = np.unique(label)
+        values = np.unique(array)
         unknown = np.setdiff1d(values, np.asarray(allowed_labels))
         if unknown.size:
             raise ValueError(
                 f'{source} holds label values {unknown[:10].tolist()} '
                 f'outside {list(allowed_labels)} (values present: '
                 f'{values[:10].tolist()}); is it a label map?')
-    mask = np.isin(label, np.asarray(foreground_labels)).astype(np.uint8)
+    mask = label.with_array(
+        np.isin(array, np.asarray(foreground_labels)).astype(np.uint8))
     if spacing_z is None:
-        return mask, make_geometry(geometry['affine'], geometry['shape'])
-    return resample_slice_spacing(mask, geometry, spacing_z, order=0)
+        return mask
+    return resample_slice_spacing(mask, spacing_z, order=0)
 
 
-def _resample_axis(array: np.ndarray, coords: np.ndarray, axis: int,
-                   order: int, cval: float) -> np.ndarray:
-    """Sample ``array`` along ``axis`` at fractional ``coords``; positions
-    more than half a voxel outside the axis get ``cval``."""
-    size = array.shape[axis]
-    inside = (coords >= -0.5) & (coords <= size - 0.5)
-    coords = np.clip(coords, 0, size - 1)
-    shape = [1] * array.ndim
-    shape[axis] = len(coords)
-    if order == 0:
-        idx = np.floor(coords + 0.5).astype(np.int64).clip(0, size - 1)
-        out = np.take(array, idx, axis=axis)
-    else:
-        low = np.floor(coords).astype(np.int64).clip(0, max(size - 2, 0))
-        high = np.minimum(low + 1, size - 1)
-        weight = (coords - low).astype(np.float32).reshape(shape)
-        out = np.take(array, low, axis=axis).astype(np.float32) * (
-            1 - weight) + np.take(array, high, axis=axis) * weight
-    if not inside.all():
-        out = np.where(inside.reshape(shape), out,
-                       np.asarray(cval, dtype=out.dtype))
-    return out
-
-
-def resample_to_geometry(volume: np.ndarray,
-                         src_geometry: Geometry,
-                         dst_geometry: Geometry,
+def resample_to_geometry(volume: Volume,
+                         geometry: Geometry,
                          order: int = 0,
-                         cval: float = 0) -> np.ndarray:
-    """Resample a (D, H, W) volume from its grid onto another one.
+                         cval: float = 0) -> Volume:
+    """Resample a volume from its grid onto another one.
 
     Each voxel of the destination grid takes the value of the source at the
     same world position, through the two affines: nearest voxel
@@ -513,34 +678,28 @@ def resample_to_geometry(volume: np.ndarray,
     ``scipy.ndimage.affine_transform``.
 
     Args:
-        volume (np.ndarray): (D, H, W) array on ``src_geometry``.
-        src_geometry (dict): Geometry of ``volume``.
-        dst_geometry (dict): Geometry to resample onto.
+        volume (Volume): The volume.
+        geometry (dict): The grid to resample onto (e.g. the
+            :attr:`Volume.geometry` of the raw volume, or the one kept in a
+            meta json).
         order (int): 0 or 1. Defaults to 0.
         cval (float): Value outside the source grid. Defaults to 0.
 
     Returns:
-        np.ndarray: Array of ``dst_geometry['shape']``; the dtype of
-        ``volume`` for ``order=0``, float32 for ``order=1``.
+        Volume: The volume on ``geometry``; the dtype of ``volume.array``
+        for ``order=0``, float32 for ``order=1``.
     """
     if order not in (0, 1):
         raise ValueError(f'order must be 0 or 1, got {order}')
-    volume = np.asarray(volume)
-    if tuple(volume.shape) != tuple(src_geometry['shape']):
-        raise ValueError(f'volume of shape {volume.shape} does not match the '
-                         f"source geometry's shape "
-                         f"{tuple(src_geometry['shape'])}")
-    src = check_affine(src_geometry['affine'], 'source affine')
-    dst = check_affine(dst_geometry['affine'], 'destination affine')
+    dst, dst_shape = _grid(geometry, 'destination geometry')
     # destination (i, j, k) -> source (i, j, k), then in (d, h, w) order
-    voxel_map = np.linalg.solve(src, dst)
+    voxel_map = np.linalg.solve(volume.affine, dst)
     reverse = np.eye(4)[[2, 1, 0, 3]]
     voxel_map = reverse @ voxel_map @ reverse
     linear, offset = voxel_map[:3, :3], voxel_map[:3, 3]
-    dst_shape = tuple(int(s) for s in dst_geometry['shape'])
     off_diagonal = linear - np.diag(np.diag(linear))
     if np.abs(off_diagonal).max() < 1e-6:
-        out = volume
+        out = volume.array
         for axis in range(3):
             coords = linear[axis, axis] * np.arange(dst_shape[axis]) + \
                 offset[axis]
@@ -548,57 +707,47 @@ def resample_to_geometry(volume: np.ndarray,
             coords = np.where(
                 np.abs(coords - np.round(coords)) < 1e-6, np.round(coords),
                 coords)
-            out = _resample_axis(out, coords, axis, order, cval)
-        return np.ascontiguousarray(out)
+            out = resample_axis(
+                out, coords, axis, order, outside='constant', cval=cval)
+        return volume.with_array(out, dst)
     from scipy import ndimage
-    source = volume if order == 0 else volume.astype(np.float32)
-    return ndimage.affine_transform(
-        source,
-        linear,
-        offset=offset,
-        output_shape=dst_shape,
-        order=order,
-        mode='constant',
-        cval=cval)
+    source = volume.array if order == 0 else volume.array.astype(np.float32)
+    return volume.with_array(
+        ndimage.affine_transform(
+            source,
+            linear,
+            offset=offset,
+            output_shape=dst_shape,
+            order=order,
+            mode='constant',
+            cval=cval), dst)
 
 
-def save_prediction_nifti(pred: np.ndarray,
-                          geometry: Geometry,
+def save_prediction_nifti(pred: Volume,
                           path: str,
                           original_geometry: Optional[Geometry] = None,
-                          dtype: np.dtype = np.uint8) -> np.ndarray:
+                          dtype: np.dtype = np.uint8) -> Volume:
     """Write a label prediction as NIfTI, on the original grid.
 
-    The prediction, made on the grid of ``geometry`` (e.g. the 1 mm slices
-    of a prepared LiTS volume), is resampled with the nearest voxel onto
+    The prediction, made on its own grid (e.g. the 1 mm slices of a
+    prepared LiTS volume), is resampled with the nearest voxel onto
     ``original_geometry`` (the grid of the raw volume) and written with the
     original affine, so that it overlays the raw volume in any viewer and
     can be compared with the raw label voxel by voxel.
 
     Args:
-        pred (np.ndarray | torch.Tensor): (D, H, W) or (1, D, H, W) labels.
-        geometry (dict): Grid of ``pred``.
+        pred (Volume): (D, H, W) labels on the grid they were predicted on.
         path (str): Output ``.nii`` / ``.nii.gz`` file.
         original_geometry (dict, optional): Grid to write on. Defaults to
-            None (``geometry``).
+            None (that of ``pred``).
         dtype (np.dtype): dtype written. Defaults to np.uint8.
 
     Returns:
-        np.ndarray: The (D, H, W) labels written, on the original grid.
+        Volume: The labels written, on the original grid.
     """
-    if hasattr(pred, 'detach'):
-        pred = pred.detach().cpu().numpy()
-    pred = np.asarray(pred)
-    if pred.ndim == 4 and pred.shape[0] == 1:
-        pred = pred[0]
-    if pred.ndim != 3:
-        raise ValueError(f'pred must be (D, H, W) or (1, D, H, W), but got '
-                         f'shape {pred.shape} for {path}')
-    if original_geometry is None:
-        original_geometry = geometry
-    out = pred
-    if not same_geometry(geometry, original_geometry, atol=1e-6):
-        out = resample_to_geometry(pred, geometry, original_geometry, order=0)
-    out = out.astype(dtype, copy=False)
-    write_nifti(out, original_geometry['affine'], path)
+    if original_geometry is not None and not same_geometry(
+            pred.geometry, original_geometry, atol=1e-6):
+        pred = resample_to_geometry(pred, original_geometry, order=0)
+    out = pred.with_array(pred.array.astype(dtype, copy=False))
+    write_nifti(out, path)
     return out

@@ -104,7 +104,8 @@ def test_configs(name, row, init, frozen):
     cfg = _config(name)
     header = open(osp.join(CONFIG_DIR, name)).read().split('\n_base_')[0]
     assert 'SVD-Net Table V' in header and row in header
-    assert '# Paper: Table V' in header  # the paper's number, see test_metafiles
+    # the paper's number, see test_metafiles
+    assert '# Paper: Table V' in header
     assert 'svd_mm' in cfg.custom_imports['imports']
     assert cfg.default_scope == 'mmseg'
     backbone = cfg.model.backbone
@@ -319,13 +320,13 @@ def test_train_and_test_tools(lits, tmp_path):
     assert set(metrics) == {'dice_per_case', 'dice_global'}
     assert all(0 <= v <= 1 and math.isfinite(v) for v in metrics.values())
     (case_id, ) = lits['split']['test']
-    pred, geometry = read_nifti(
+    pred = read_nifti(
         str(tmp_path / 'test' / 'predictions' / f'{case_id}_pred.nii.gz'))
-    raw_image, raw_geometry = read_nifti(
-        osp.join(lits['raw'], f'{case_id}.nii'))
+    raw_image = read_nifti(osp.join(lits['raw'], f'{case_id}.nii'))
     # the prediction overlays the raw volume
     assert pred.shape == raw_image.shape
-    np.testing.assert_allclose(geometry['affine'], raw_geometry['affine'])
+    np.testing.assert_allclose(pred.affine, raw_image.affine)
+    pred = pred.array
     assert pred.dtype == np.uint8 and set(np.unique(pred)) <= {0, 1}
     # (one component on the 1 mm grid may fall apart on the 5 mm slices of
     # the raw grid; the LCC is checked on the inference grid above)

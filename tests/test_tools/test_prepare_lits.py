@@ -57,34 +57,33 @@ def test_prepared_files(raw, prepared):
     out, _ = prepared
     for case in cases:
         number = case['case_id'].split('-')[1]
-        image, geometry = read_nifti(str(out / 'images' / f"{case['case_id']}"
-                                         '.nii'))
-        label, label_geometry = read_nifti(
-            str(out / 'labels' / f'segmentation-{number}.nii'))
-        raw_image, raw_geometry = read_nifti(case['image'])
-        raw_label, _ = read_nifti(case['label'])
+        image = read_nifti(str(out / 'images' / f"{case['case_id']}.nii"))
+        label = read_nifti(str(out / 'labels' / f'segmentation-{number}.nii'))
+        raw_image = read_nifti(case['image'])
+        raw_label = read_nifti(case['label']).array
         # 5 mm -> 1 mm slices, in-plane unchanged
         num_slices = (raw_image.shape[0] - 1) * 5 + 1
         assert image.shape == label.shape == (num_slices, 96, 96)
-        assert geometry == label_geometry
-        np.testing.assert_allclose(geometry['spacing'],
-                                   [1.] + raw_geometry['spacing'][1:])
+        assert image.geometry == label.geometry
+        np.testing.assert_allclose(image.spacing,
+                                   (1., ) + raw_image.spacing[1:])
         # the first slice stays put; the slice axis is scaled by 1 / 5
-        affine, raw_affine = (np.asarray(geometry['affine']),
-                              np.asarray(raw_geometry['affine']))
-        np.testing.assert_allclose(affine[:, 3], raw_affine[:, 3])
-        np.testing.assert_allclose(affine[:3, 2], raw_affine[:3, 2] / 5)
+        np.testing.assert_allclose(image.affine[:, 3], raw_image.affine[:, 3])
+        np.testing.assert_allclose(image.affine[:3, 2],
+                                   raw_image.affine[:3, 2] / 5)
         # HU window [-200, 250] -> uint8 [0, 255]; raw slices kept exactly
-        assert image.dtype == np.uint8
+        assert image.array.dtype == np.uint8
         np.testing.assert_array_equal(
-            image[::5], np.rint(window_intensity(raw_image)).astype(np.uint8))
+            image.array[::5],
+            np.rint(window_intensity(raw_image.array)).astype(np.uint8))
         # liver = labels 1 and 2
+        label = label.array
         assert label.dtype == np.uint8 and set(np.unique(label)) == {0, 1}
         np.testing.assert_array_equal(label[::5], raw_label > 0)
         meta = json.loads((out / 'meta' / f"{case['case_id']}.json")
                           .read_text())
-        assert meta['original'] == raw_geometry
-        assert meta['prepared'] == geometry
+        assert meta['original'] == raw_image.geometry
+        assert meta['prepared'] == image.geometry
         assert meta['window'] == [-200., 250.] and meta['spacing_z'] == 1.
         assert meta['num_foreground'] == int(label.sum())
         assert meta['source_labels']['2'] == case['num_tumour']
@@ -99,13 +98,14 @@ def test_prediction_round_trip_to_the_original_grid(raw, prepared, tmp_path):
     for case in cases:
         meta = json.loads((out / 'meta' / f"{case['case_id']}.json")
                           .read_text())
-        label, _ = read_nifti(str(out / meta['label']))
+        label = read_nifti(str(out / meta['label']))
+        assert label.geometry == meta['prepared']
         path = str(tmp_path / f"{case['case_id']}.nii.gz")
-        save_prediction_nifti(label, meta['prepared'], path, meta['original'])
-        back, geometry = read_nifti(path)
-        raw_label, raw_geometry = read_nifti(case['label'])
+        save_prediction_nifti(label, path, meta['original'])
+        back, raw_label = read_nifti(path), read_nifti(case['label'])
         assert back.shape == raw_label.shape
-        np.testing.assert_allclose(geometry['affine'], raw_geometry['affine'])
+        np.testing.assert_allclose(back.affine, raw_label.affine)
+        back, raw_label = back.array, raw_label.array
         dice = 2 * (back & (raw_label > 0)).sum() / (
             back.sum() + (raw_label > 0).sum())
         assert dice > 0.9
@@ -152,9 +152,9 @@ def test_split_file(raw, tmp_path, capsys):
     assert written['train'] == ['volume-0', 'volume-1']
     assert written['val'] == ['volume-2'] and written['test'] == []
     assert written['source'] == str(split_file)
-    image, geometry = read_nifti(str(out / 'images' / 'volume-0.nii.gz'))
+    image = read_nifti(str(out / 'images' / 'volume-0.nii.gz'))
     # 9 slices 5 mm apart -> 17 slices 2.5 mm apart
-    assert image.shape == (17, 96, 96) and geometry['spacing'][0] == 2.5
+    assert image.shape == (17, 96, 96) and image.spacing[0] == 2.5
 
 
 def test_split_file_errors(raw, tmp_path):

@@ -286,10 +286,10 @@ def test_volume_checks():
 def test_write_mask(crop, tmp_path):
     mask = (crop.array > -400).astype(np.uint8)
     path = write_mask(mask, crop, str(tmp_path / 'mask.nii.gz'))
-    array, geometry = read_nifti(path)
-    assert array.dtype == np.uint8
-    np.testing.assert_array_equal(array, mask)
-    np.testing.assert_allclose(geometry['affine'], crop.affine, atol=1e-6)
+    back = read_nifti(path)
+    assert back.array.dtype == np.uint8
+    np.testing.assert_array_equal(back.array, mask)
+    np.testing.assert_allclose(back.affine, crop.affine, atol=1e-6)
     # the mask must have the reference's shape
     with pytest.raises(ValueError, match=r'does not match the \(D, H, W\)'):
         write_mask(mask[1:], crop, str(tmp_path / 'bad.nii.gz'))

@@ -58,9 +58,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from svd_mm.utils.volume_io import (LITS_HU_WINDOW, make_geometry,
-                                    preprocess_ct_image, preprocess_label,
-                                    read_nifti, write_nifti)
+from svd_mm.utils.volume_io import (LITS_HU_WINDOW, preprocess_ct_image,
+                                    preprocess_label, read_nifti, write_nifti)
 
 #: Cases of the LiTS training set and its train / val / test split sizes.
 LITS_NUM_CASES = 131
@@ -213,57 +212,52 @@ def prepare_case(case_id: str,
     Returns:
         dict: The meta information written to ``meta/<case_id>.json``.
     """
-    image, geometry = read_nifti(image_path)
-    label, label_geometry = read_nifti(label_path)
-    if geometry['shape'] != label_geometry['shape']:
+    image = read_nifti(image_path)
+    label = read_nifti(label_path)
+    if image.shape != label.shape:
         raise ValueError(
-            f'{image_path} (D, H, W) = {tuple(geometry["shape"])} and '
-            f'{label_path} {tuple(label_geometry["shape"])} differ in shape')
-    diff = np.abs(
-        np.asarray(geometry['affine']) -
-        np.asarray(label_geometry['affine'])).max()
+            f'{image_path} (D, H, W) = {image.shape} and '
+            f'{label_path} {label.shape} differ in shape')
+    diff = np.abs(image.affine - label.affine).max()
     if diff > affine_tol:
         raise ValueError(
             f'The affines of {image_path} and {label_path} differ by up to '
             f'{diff:.4g} (> --affine-tol {affine_tol}):\n'
-            f'{np.asarray(geometry["affine"])}\nvs\n'
-            f'{np.asarray(label_geometry["affine"])}')
-    if not np.issubdtype(image.dtype, np.number):
-        raise ValueError(f'{image_path} has non-numeric dtype {image.dtype}')
-    prepared, prepared_geometry = preprocess_ct_image(image, geometry, window,
-                                                      spacing_z)
-    mask, mask_geometry = preprocess_label(
-        label,
-        geometry,
-        foreground_labels,
-        spacing_z,
-        source=label_path)
-    if mask_geometry != prepared_geometry:  # one grid by construction
+            f'{image.affine}\nvs\n{label.affine}')
+    if not np.issubdtype(image.array.dtype, np.number):
+        raise ValueError(
+            f'{image_path} has non-numeric dtype {image.array.dtype}')
+    prepared = preprocess_ct_image(image, window, spacing_z)
+    # the label on the image's grid (their affines agree within the tol)
+    mask = preprocess_label(
+        label.with_array(label.array, image.affine), foreground_labels,
+        spacing_z)
+    if mask.geometry != prepared.geometry:  # one grid by construction
         raise RuntimeError(f'{case_id}: image and label grids differ after '
                            'preprocessing')
     suffix = '.nii.gz' if compress else '.nii'
     number = case_id.split('-')[-1]
     out_image = osp.join(out_dir, 'images', case_id + suffix)
     out_label = osp.join(out_dir, 'labels', f'segmentation-{number}{suffix}')
-    write_nifti(prepared, prepared_geometry['affine'], out_image)
-    write_nifti(mask, prepared_geometry['affine'], out_label)
+    write_nifti(prepared, out_image)
+    write_nifti(mask, out_label)
     meta = dict(
         case_id=case_id,
         image=osp.relpath(out_image, out_dir),
         label=osp.relpath(out_label, out_dir),
         source_image=osp.abspath(image_path),
         source_label=osp.abspath(label_path),
-        original=make_geometry(geometry['affine'], geometry['shape']),
-        prepared=prepared_geometry,
+        original=image.geometry,
+        prepared=prepared.geometry,
         window=[float(w) for w in window],
         spacing_z=spacing_z,
         foreground_labels=[int(v) for v in foreground_labels],
         intensity='uint8 = round((clip(HU, low, high) - low) / (high - low)'
         ' * 255), slices interpolated linearly',
-        num_foreground=int(mask.sum()),
+        num_foreground=int(mask.array.sum()),
         source_labels={
             str(int(v)): int(n)
-            for v, n in zip(*np.unique(label, return_counts=True))
+            for v, n in zip(*np.unique(label.array, return_counts=True))
         })
     meta_path = osp.join(out_dir, 'meta', case_id + '.json')
     os.makedirs(osp.dirname(meta_path), exist_ok=True)

@@ -193,7 +193,8 @@ class VolumeSegInferencer(BaseVolumeInferencer):
                        atol=1e-6) and tuple(grid['shape']) == volume.shape:
             mask = pred
         else:  # e.g. resampled to 1 mm slices: back onto the input grid
-            mask = resample_to_geometry(pred, grid, volume.geometry, order=0)
+            mask = resample_to_geometry(
+                Volume(pred, grid['affine']), volume.geometry, order=0).array
         case['mask'], case['grid'] = mask.astype(np.uint8), grid
         case['classes'] = self.class_names(
             max(int(getattr(self.model, 'num_classes', 2) or 2),

@@ -12,10 +12,10 @@ from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 from mmengine.fileio import get
 
-from svd_mm.utils.volume_io import DEEPLESION_HU_WINDOW
+from svd_mm.utils.volume_io import (DEEPLESION_HU_WINDOW, blend,
+                                    interpolation_weights)
 
-from .load_volume_array import (blend_and_window, check_stack_args,
-                                interpolation_indices, stack_positions)
+from .load_volume_array import check_stack_args, stack_positions, window_stack
 
 __all__ = ['LoadDeepLesionSlices']
 
@@ -173,7 +173,7 @@ class LoadDeepLesionSlices(BaseTransform):
         key_path = results['img_path']
         slice_intv, slice_range, key_slice = self._slice_info(results)
         positions = self.slice_positions(key_slice, slice_intv, slice_range)
-        lower, upper, weight = interpolation_indices(positions)
+        lower, upper, weight = interpolation_weights(positions)
 
         cache: Dict[int, np.ndarray] = {}
         for index in sorted(set(lower.tolist()) | set(upper.tolist())):
@@ -186,8 +186,11 @@ class LoadDeepLesionSlices(BaseTransform):
                     f'Slice file {path} has shape {cache[index].shape}, but '
                     f'slice {first} of the same series has '
                     f'{cache[first].shape}')
-        stack = blend_and_window(cache, lower, upper, weight, self.hu_window,
-                                 self.out_range)
+        stack = window_stack(
+            blend(
+                np.stack([cache[i] for i in lower], axis=-1),
+                np.stack([cache[i] for i in upper], axis=-1), weight, -1),
+            self.hu_window, self.out_range)
 
         height, width = stack.shape[:2]
         if self.check_boxes:

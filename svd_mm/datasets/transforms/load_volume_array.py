@@ -1,13 +1,14 @@
 """Load a volume that is already in memory (e.g. read by
 :func:`svd_mm.utils.medical_io.read_volume`) into a test pipeline."""
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
 from svd_mm.utils.volume_io import (DEEPLESION_HU_WINDOW, LITS_HU_WINDOW,
-                                    make_geometry, preprocess_ct_image)
+                                    Volume, preprocess_ct_image, resample_axis)
+
 from .load_volume_nifti import LoadVolumeNifti
 
 __all__ = ['LoadVolumeArray']
@@ -37,39 +38,19 @@ def stack_positions(num_slices: int, slice_spacing: float, key_slice: int,
     return np.clip(positions, first, last)
 
 
-def interpolation_indices(
-        positions: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The slices below and above each position and the float32 weight of
-    the one above (the one below alone where the position is whole)."""
-    lower = np.floor(positions).astype(np.int64)
-    weight = (positions - lower).astype(np.float32)
-    upper = np.where(weight > 0, lower + 1, lower)
-    return lower, upper, weight
-
-
-def blend_and_window(slices: Mapping[int, np.ndarray], lower: np.ndarray,
-                     upper: np.ndarray, weight: np.ndarray,
-                     hu_window: Sequence[float],
-                     out_range: Sequence[float]) -> np.ndarray:
-    """Interpolate float32 HU slices linearly into an (H, W, N) stack, then
-    map ``hu_window`` linearly to ``out_range`` with clipping.
+def window_stack(stack: np.ndarray, hu_window: Sequence[float],
+                 out_range: Sequence[float]) -> np.ndarray:
+    """Map ``hu_window`` of a float32 HU slice stack linearly to
+    ``out_range`` with clipping, in place.
 
     Args:
-        slices (Mapping[int, np.ndarray]): (H, W) float32 slice of every
-            index in ``lower`` and ``upper``.
-        lower, upper, weight (np.ndarray): From
-            :func:`interpolation_indices`.
+        stack (np.ndarray): float32 HU.
         hu_window (Sequence[float]): (low, high) HU.
         out_range (Sequence[float]): (low, high) output values.
 
     Returns:
-        np.ndarray: (H, W, N) float32 stack.
+        np.ndarray: ``stack``.
     """
-    stack = np.empty(
-        slices[lower[0]].shape + (len(lower), ), dtype=np.float32)
-    for t, (lo, hi, w) in enumerate(zip(lower, upper, weight)):
-        stack[..., t] = slices[lo] if w == 0 else (
-            (1 - w) * slices[lo] + w * slices[hi])
     low, high = hu_window
     out_low, out_high = out_range
     stack -= low
@@ -191,44 +172,37 @@ class LoadVolumeArray(BaseTransform):
         self.out_range = tuple(float(v) for v in out_range)
 
     @staticmethod
-    def _volume(results: dict):
+    def _volume(results: dict) -> Volume:
         if 'volume' not in results:
             raise KeyError("LoadVolumeArray requires the key 'volume', but "
                            f'the results only have {sorted(results)}')
         volume = results['volume']
-        if hasattr(volume, 'array') and hasattr(volume, 'affine'):
-            array, affine = volume.array, volume.affine
-        else:
-            if results.get('affine') is None:
-                raise KeyError("LoadVolumeArray needs 'affine' (the (4, 4) "
-                               'RAS affine) with an array volume')
-            array, affine = volume, results['affine']
-        array = np.asarray(array)
-        if array.ndim != 3:
-            raise ValueError('LoadVolumeArray expects a (D, H, W) volume, '
-                             f'but got shape {array.shape} from '
-                             f"{results.get('img_path', '<memory>')}")
-        return array, make_geometry(affine, array.shape)
+        if isinstance(volume, Volume):
+            return volume
+        if results.get('affine') is None:
+            raise KeyError("LoadVolumeArray needs 'affine' (the (4, 4) RAS "
+                           'affine) with an array volume')
+        return Volume(volume, results['affine'],
+                      results.get('img_path', '<memory>'))
 
-    def _load_volume(self, results: dict, array: np.ndarray,
-                     geometry: dict) -> dict:
-        original = geometry
+    def _load_volume(self, results: dict, volume: Volume) -> dict:
+        original = volume.geometry
         if self.preprocess is not None:
-            array, geometry = preprocess_ct_image(
-                array,
-                geometry,
+            volume = preprocess_ct_image(
+                volume,
                 window=self.preprocess.get('window', LITS_HU_WINDOW),
                 spacing_z=self.preprocess.get('spacing_z', 1.))
+            array = volume.array
             if self.to_float32:
                 array = array.astype(np.float32)
         else:
-            array = array.astype(np.float32, copy=False)
+            array = volume.array.astype(np.float32, copy=False)
         shape = tuple(array.shape)
         results['img'] = array[None]
         results['img_shape'] = shape
         results['ori_shape'] = shape
-        results['affine'] = geometry['affine']
-        results['spacing'] = tuple(geometry['spacing'])
+        results['affine'] = volume.affine.tolist()
+        results['spacing'] = volume.spacing
         results['original_geometry'] = original
         return results
 
@@ -247,25 +221,21 @@ class LoadVolumeArray(BaseTransform):
         return stack_positions(self.num_slices, self.slice_spacing, key_slice,
                                slice_intv, 0, num_volume_slices - 1)
 
-    def _load_stack(self, results: dict, array: np.ndarray,
-                    geometry: dict) -> dict:
+    def _load_stack(self, results: dict, volume: Volume) -> dict:
         if 'key_slice' not in results:
             raise KeyError('LoadVolumeArray(num_slices=...) needs '
                            "'key_slice' (an index along D)")
-        num = array.shape[0]
+        array, num = volume.array, volume.shape[0]
         key_slice = int(results['key_slice'])
         if not 0 <= key_slice < num:
             raise ValueError(f'key_slice {key_slice} is outside the {num} '
                              'slices of the volume')
-        slice_intv = float(geometry['spacing'][0])
+        slice_intv = volume.spacing[0]
         positions = self.slice_positions(key_slice, slice_intv, num)
-        lower, upper, weight = interpolation_indices(positions)
-        slices = {
-            index: array[index].astype(np.float32)
-            for index in set(lower.tolist()) | set(upper.tolist())
-        }
-        stack = blend_and_window(slices, lower, upper, weight, self.hu_window,
-                                 self.out_range)
+        # (H, W, D) view: the stack comes out with the slices last
+        stack = window_stack(
+            resample_axis(array.transpose(1, 2, 0), positions, axis=2),
+            self.hu_window, self.out_range)
         results['img'] = stack
         results['img_shape'] = stack.shape[:2]
         results['ori_shape'] = stack.shape[:2]
@@ -283,10 +253,10 @@ class LoadVolumeArray(BaseTransform):
         Returns:
             dict: The result dict with ``img`` and the keys listed above.
         """
-        array, geometry = self._volume(results)
+        volume = self._volume(results)
         if self.num_slices is None:
-            return self._load_volume(results, array, geometry)
-        return self._load_stack(results, array, geometry)
+            return self._load_volume(results, volume)
+        return self._load_stack(results, volume)
 
     def __repr__(self) -> str:
         repr_str = self.__class__.__name__

@@ -6,8 +6,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
-from svd_mm.utils.volume_io import (LITS_HU_WINDOW, preprocess_ct_image,
-                                    preprocess_label,
+from svd_mm.utils.volume_io import (LITS_HU_WINDOW, Volume,
+                                    preprocess_ct_image, preprocess_label,
                                     read_nifti, same_geometry)
 
 __all__ = ['LoadVolumeNifti']
@@ -120,31 +120,30 @@ class LoadVolumeNifti(BaseTransform):
         return None if preprocess is None else self._check_preprocess(
             preprocess)
 
-    def _load_label(self, results: dict, geometry: dict,
+    def _load_label(self, results: dict, image: Volume,
                     preprocess: Optional[dict], img_path: str):
         seg_path = results.get('seg_map_path')
         if not seg_path:
             raise KeyError(f'{self.__class__.__name__}(with_seg=True) needs '
                            f"'seg_map_path' for {img_path}")
-        label, label_geometry = read_nifti(seg_path)
-        if label_geometry['shape'] != geometry['shape']:
+        label = read_nifti(seg_path)
+        if label.shape != image.shape:
             raise ValueError(
                 f'{self.__class__.__name__}: label {seg_path} of (D, H, W) '
-                f"{tuple(label_geometry['shape'])} does not match the volume "
-                f"{img_path} of {tuple(geometry['shape'])}")
-        if not same_geometry(label_geometry, geometry, self.affine_tol):
+                f'{label.shape} does not match the volume '
+                f'{img_path} of {image.shape}')
+        if not same_geometry(label.geometry, image.geometry, self.affine_tol):
             raise ValueError(
                 f'{self.__class__.__name__}: the affines of {seg_path} and '
                 f'{img_path} differ by more than {self.affine_tol}')
         if preprocess is not None:
-            label, _ = preprocess_label(
+            return preprocess_label(
                 label,
-                label_geometry,
                 foreground_labels=preprocess.get('foreground_labels', (1, 2)),
                 spacing_z=preprocess.get('spacing_z', 1.),
                 allowed_labels=preprocess.get('allowed_labels', (0, 1, 2)),
-                source=seg_path)
-            return label
+            ).array
+        label = label.array
         if np.issubdtype(label.dtype, np.floating):
             if not np.array_equal(label, np.round(label)):
                 raise ValueError(f'{seg_path} holds non-integer labels')
@@ -168,28 +167,28 @@ class LoadVolumeNifti(BaseTransform):
                            f"'img_path', but the results only have "
                            f'{sorted(results)}')
         img_path = results['img_path']
-        image, geometry = read_nifti(img_path)
+        volume = read_nifti(img_path)
         preprocess = self._get_preprocess(results)
         label = None
         if self.with_seg:
-            label = self._load_label(results, geometry, preprocess, img_path)
+            label = self._load_label(results, volume, preprocess, img_path)
         if preprocess is not None:
-            original = geometry
-            image, geometry = preprocess_ct_image(
-                image,
-                geometry,
+            original = volume.geometry
+            volume = preprocess_ct_image(
+                volume,
                 window=preprocess.get('window', LITS_HU_WINDOW),
                 spacing_z=preprocess.get('spacing_z', 1.))
         else:
-            original = results.get('original_geometry') or geometry
+            original = results.get('original_geometry') or volume.geometry
+        image = volume.array
         if self.to_float32:
             image = image.astype(np.float32)
         shape = tuple(image.shape)
         results['img'] = image[None]
         results['img_shape'] = shape
         results['ori_shape'] = shape
-        results['affine'] = geometry['affine']
-        results['spacing'] = tuple(geometry['spacing'])
+        results['affine'] = volume.affine.tolist()
+        results['spacing'] = volume.spacing
         results['original_geometry'] = original
         if label is not None:
             results['gt_seg_map'] = label

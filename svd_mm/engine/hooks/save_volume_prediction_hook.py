@@ -5,7 +5,7 @@ from typing import Optional, Sequence
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from svd_mm.utils.volume_io import make_geometry, save_prediction_nifti
+from svd_mm.utils.volume_io import Volume, save_prediction_nifti
 
 __all__ = ['SaveVolumePredictionHook']
 
@@ -82,11 +82,17 @@ class SaveVolumePredictionHook(Hook):
                         f'{key!r} (load volumes with LoadVolumeNifti and '
                         'pack them with PackSegVolumeInputs), but '
                         f"{meta.get('img_path')} has {sorted(meta)}")
-            pred = sample.pred_sem_seg.data
-            geometry = make_geometry(meta['affine'], pred.shape[-3:])
+            pred = sample.pred_sem_seg.data.detach().cpu().numpy()
+            if pred.ndim != 4 or pred.shape[0] != 1:
+                raise ValueError(
+                    'SaveVolumePredictionHook needs a (1, D, H, W) '
+                    f'pred_sem_seg, but got shape {pred.shape} for '
+                    f"{meta.get('img_path')}")
             original = meta.get('original_geometry') \
                 if self.original_grid else None
             path = osp.join(out_dir,
                             self.filename_tmpl.format(
                                 case_id=self._case_id(meta)))
-            save_prediction_nifti(pred, geometry, path, original)
+            save_prediction_nifti(
+                Volume(pred[0], meta['affine'], meta.get('img_path', '')),
+                path, original)

@@ -50,7 +50,7 @@ def test_raw_on_the_fly_equals_prepared(lits, index):
         dict(
             img_path=str(out / 'images' / f"{case['case_id']}.nii"),
             seg_map_path=str(out / 'labels' / f'segmentation-{number}.nii'),
-            original_geometry=read_nifti(case['image'])[1]))
+            original_geometry=read_nifti(case['image']).geometry))
     num_slices = (case['shape'][0] - 1) * 5 + 1
     for results in (raw, raw_from_results, prepared):
         assert results['img'].shape == (1, num_slices, 96, 96)
