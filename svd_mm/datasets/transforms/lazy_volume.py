@@ -25,7 +25,7 @@ from svd_mm.utils.volume_io import Geometry, make_geometry
 
 __all__ = [
     'LazyNiftiVolume', 'open_nifti_lazy', 'materialize_lazy_volumes',
-    'is_lazy_volume'
+    'is_lazy_volume', 'check_finite_box'
 ]
 
 Convert = Callable[[np.ndarray, str], np.ndarray]
@@ -78,7 +78,7 @@ class LazyNiftiVolume:
         self.path = path
         self._lead = int(channel)
         self._spatial = shape[2::-1]
-        self.dtype = np.dtype(proxy_dtype(proxy) if dtype is None else dtype)
+        self.dtype = np.dtype(_proxy_dtype(proxy) if dtype is None else dtype)
         self._convert = convert
 
     @property
@@ -207,7 +207,7 @@ class LazyNiftiVolume:
                 f'shape={self.shape}, dtype={self.dtype})')
 
 
-def proxy_dtype(proxy) -> np.dtype:
+def _proxy_dtype(proxy) -> np.dtype:
     """dtype of what slicing a nibabel ``ArrayProxy`` returns: the on-disk
     one, or that of the scaled values when the header scales them."""
     if float(proxy.slope) == 1. and float(proxy.inter) == 0.:
@@ -230,8 +230,8 @@ def open_nifti_lazy(path: str,
 
     The checks of :func:`~svd_mm.utils.volume_io.read_nifti` that need no
     voxel are made here (missing, empty, not NIfTI, not 3D, an axis of size
-    0, bad affine), plus one it gets from the memory map: a file shorter
-    than its header says is rejected. Voxel checks (e.g. finite values) are
+    0, bad affine), plus one that reading would only meet later: a file
+    shorter than its header says is rejected. Voxel checks (e.g. finite values) are
     the job of ``convert``, on each box.
 
     Args:
