@@ -231,8 +231,8 @@ def open_nifti_lazy(path: str,
     The checks of :func:`~svd_mm.utils.volume_io.read_nifti` that need no
     voxel are made here (missing, empty, not NIfTI, not 3D, an axis of size
     0, bad affine), plus one that reading would only meet later: a file
-    shorter than its header says is rejected. Voxel checks (e.g. finite values) are
-    the job of ``convert``, on each box.
+    shorter than its header says is rejected. Voxel checks (e.g. finite
+    values) are the job of ``convert``, on each box.
 
     Args:
         path (str): A ``.nii`` file.
