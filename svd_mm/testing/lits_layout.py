@@ -14,8 +14,10 @@ training data:
     ├── volume-1.nii
     └── ...
 
-Each CT gives ``2`` cases: a full-resolution in-plane crop around its
-lesion and a crop subsampled by 2 in-plane (twice the pixel spacing). The
+Each CT gives one case per in-plane step (by default ``2``: a
+full-resolution in-plane crop around its lesion and a crop subsampled by 2
+in-plane, twice the pixel spacing). ``in_plane_size=512``, ``steps=(1, )``
+and a large ``slice_margin`` keep the whole CT (512 x 512, all slices). The
 slices are cut to the lesion's slices plus a margin; the slice spacing
 (5 mm) is the CT's. The lesion mask stands in for the liver: its upper half
 (by slice) is written as 2 ("tumour") and the rest as 1, so that the
@@ -24,7 +26,7 @@ NRRD's geometry (LPS) converted to NIfTI's RAS.
 """
 import os
 import os.path as osp
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 
@@ -44,7 +46,9 @@ def _read_nrrd(path: str):
 
 def build_lits_layout_from_ct(out_dir: str,
                               in_plane_size: int = 96,
-                              slice_margin: int = 3) -> Dict[str, List]:
+                              slice_margin: int = 3,
+                              steps: Sequence[int] = (1, 2)
+                              ) -> Dict[str, List]:
     """Write LiTS-named raw NIfTI volumes and labels cut from real CT.
 
     Args:
@@ -53,6 +57,9 @@ def build_lits_layout_from_ct(out_dir: str,
             Defaults to 96.
         slice_margin (int): Slices kept above and below the lesion.
             Defaults to 3.
+        steps (Sequence[int]): In-plane subsampling of the cases of each
+            CT; ``in_plane_size * step`` must fit in the CT's 512 voxels.
+            Defaults to (1, 2).
 
     Returns:
         dict: ``cases``, a list of dicts with ``case_id`` (``volume-N``),
@@ -74,8 +81,13 @@ def build_lits_layout_from_ct(out_dir: str,
         centre = (low + high) // 2
         z0 = max(int(low[2]) - slice_margin, 0)
         z1 = min(int(high[2]) + slice_margin + 1, image.shape[2])
-        for step in (1, 2):
+        for step in steps:
             extent = in_plane_size * step
+            if extent > min(image.shape[:2]):
+                raise ValueError(
+                    f'in_plane_size {in_plane_size} x step {step} does not '
+                    f'fit in the {image.shape[:2]} in-plane grid of '
+                    f"{ct['image']}")
             start = [
                 int(np.clip(centre[a] - extent // 2, 0,
                             image.shape[a] - extent)) for a in (0, 1)

@@ -3,9 +3,11 @@
 # 1 mm slices, liver = labels 1 + 2, seeded 105 / 13 / 13 split).
 # Training: a random 32x256x256 crop per volume, in-plane rescaled by
 # 0.8-1.2 (done on a 32x320x320 crop first: cheap, and 320 * 0.8 = 256),
-# flipped along D and W. Validation / test: the whole volume (sliding window
-# of the model's test_cfg), Dice per case and global Dice on the prepared
-# 1 mm grid.
+# flipped along D and W. lazy=True: the first crop reads only its box from
+# the uncompressed .nii files (the same crop as loading them whole; .nii.gz
+# and raw files with preprocess are loaded whole). Validation / test: the
+# whole volume (sliding window of the model's test_cfg), Dice per case and
+# global Dice on the prepared 1 mm grid.
 # Raw LiTS files instead of prepared ones: set
 # dataset.data_root to the raw folder, dataset.data_prefix=dict(img_path='',
 # seg_map_path='') and dataset.preprocess=dict(window=(-200, 250),
@@ -18,7 +20,7 @@ meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
              'flip_axes', 'rescale_factor')
 
 train_pipeline = [
-    dict(type='LoadVolumeNifti', with_seg=True),
+    dict(type='LoadVolumeNifti', with_seg=True, lazy=True),
     dict(type='RandomCrop3D', crop_size=(32, 320, 320)),
     dict(type='RandomRescale3D', scale_range=(0.8, 1.2), axes=(1, 2)),
     dict(type='RandomCrop3D', crop_size=crop_size),

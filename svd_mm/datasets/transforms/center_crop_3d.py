@@ -7,6 +7,8 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmengine.registry import TRANSFORMS
 
+from .lazy_volume import LazyNiftiVolume, materialize_lazy_volumes
+
 __all__ = ['CenterCrop3D', 'crop_volume_results']
 
 IntOrTriple = Union[int, Sequence[int]]
@@ -42,14 +44,24 @@ def _to_axes(axes: Union[int, Sequence[int]]) -> Tuple[int, ...]:
     return tuple(sorted(axes))
 
 
-def _spatial_shape(results: dict, transform: str) -> Tuple[int, int, int]:
-    """Check ``img`` (C, D, H, W) and every seg field (D, H, W) agree."""
+def _spatial_shape(results: dict,
+                   transform: str,
+                   lazy: bool = False) -> Tuple[int, int, int]:
+    """Check ``img`` (C, D, H, W) and every seg field (D, H, W) agree.
+
+    ``lazy``: whether the transform takes the
+    :class:`~svd_mm.datasets.transforms.lazy_volume.LazyNiftiVolume` views
+    of ``LoadVolumeNifti(lazy=True)`` (the crops, which read their box);
+    otherwise the views are read whole into arrays first.
+    """
     source = results.get('img_path', results.get('case_id', '<unknown>'))
     if 'img' not in results:
         raise KeyError(f'{transform} requires the key \'img\', but the '
                        f'results only have {sorted(results)} ({source})')
+    if not lazy:
+        materialize_lazy_volumes(results)
     img = results['img']
-    if not isinstance(img, np.ndarray) or img.ndim != 4:
+    if not isinstance(img, (np.ndarray, LazyNiftiVolume)) or img.ndim != 4:
         raise ValueError(
             f'{transform} expects img to be a (C, D, H, W) ndarray, but got '
             f'{type(img).__name__} of shape {getattr(img, "shape", None)} '
@@ -76,7 +88,9 @@ def crop_volume_results(results: dict, starts: Sequence[int],
 
     Args:
         results (dict): Result dict with ``img`` (C, D, H, W) and optionally
-            ``seg_fields`` naming (D, H, W) maps.
+            ``seg_fields`` naming (D, H, W) maps; arrays or
+            :class:`~svd_mm.datasets.transforms.lazy_volume.LazyNiftiVolume`
+            views, from which only the box is read.
         starts (Sequence[int]): First voxel of the box on each of D, H, W in
             the coordinates of the input volume; may be negative, and the box
             may end beyond the volume.
@@ -136,12 +150,14 @@ class CenterCrop3D(BaseTransform):
 
     Required Keys:
 
-    - img (np.ndarray): (C, D, H, W).
-    - seg_fields (list[str], optional): Keys of (D, H, W) maps.
+    - img (np.ndarray | LazyNiftiVolume): (C, D, H, W); from the view of
+      ``LoadVolumeNifti(lazy=True)`` only the box is read.
+    - seg_fields (list[str], optional): Keys of (D, H, W) maps (arrays or
+      views).
 
     Modified Keys:
 
-    - img: (C, *crop_size), C-contiguous, same dtype.
+    - img: (C, *crop_size), C-contiguous ndarray, same dtype.
     - img_shape: ``crop_size``.
     - every key in seg_fields: ``crop_size``.
 
@@ -196,7 +212,7 @@ class CenterCrop3D(BaseTransform):
         Returns:
             dict: The cropped result dict.
         """
-        shape = _spatial_shape(results, self.__class__.__name__)
+        shape = _spatial_shape(results, self.__class__.__name__, lazy=True)
         offset = self._random_offset()
         starts = [(size - crop) // 2 + int(o)
                   for size, crop, o in zip(shape, self.crop_size, offset)]

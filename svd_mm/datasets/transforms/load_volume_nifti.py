@@ -10,7 +10,32 @@ from svd_mm.utils.volume_io import (LITS_HU_WINDOW, Volume,
                                     preprocess_ct_image, preprocess_label,
                                     read_nifti, same_geometry)
 
-__all__ = ['LoadVolumeNifti']
+from .lazy_volume import check_finite_box, open_nifti_lazy
+
+__all__ = ['LoadVolumeNifti', 'labels_to_uint8']
+
+
+def labels_to_uint8(label: np.ndarray, path: str) -> np.ndarray:
+    """Check that labels are integers in [0, 255] and return them as uint8.
+
+    uint8 labels are returned as they are (no check, no copy).
+
+    Args:
+        label (np.ndarray): Labels of any numeric dtype.
+        path (str): Their file, named in errors.
+
+    Returns:
+        np.ndarray: uint8 labels.
+    """
+    if label.dtype == np.uint8:
+        return label
+    if np.issubdtype(label.dtype, np.floating):
+        if not np.array_equal(label, np.round(label)):
+            raise ValueError(f'{path} holds non-integer labels')
+    if label.size and (label.min() < 0 or label.max() > 255):
+        raise ValueError(f'{path} holds labels outside [0, 255] '
+                         f'([{label.min()}, {label.max()}])')
+    return label.astype(np.uint8)
 
 
 @TRANSFORMS.register_module()
@@ -29,6 +54,18 @@ class LoadVolumeNifti(BaseTransform):
       window to uint8, ``spacing_z`` mm slices) and
       :func:`~svd_mm.utils.volume_io.preprocess_label` (foreground labels
       to 1, nearest slice), are applied after loading.
+
+    With ``lazy=True``, an uncompressed prepared volume (a ``.nii`` file
+    loaded without ``preprocess``) is not read here: ``img`` and
+    ``gt_seg_map`` are :class:`~svd_mm.datasets.transforms.lazy_volume.\
+LazyNiftiVolume` views of the files, of the same shape and dtype, from
+    which :class:`~svd_mm.datasets.transforms.RandomCrop3D` and
+    :class:`~svd_mm.datasets.transforms.CenterCrop3D` read only their box
+    (the same values as from the eager arrays). The other volume transforms
+    read the whole volume first; other code gets it with ``np.asarray``.
+    Label values are then checked on the boxes read (uint8 labels need no
+    check), NaN voxels of a float image likewise. ``.nii.gz`` files and
+    ``preprocess`` always load the whole volume.
 
     The geometry is recorded: ``affine`` and ``spacing`` of the grid of
     ``img`` and ``original_geometry``, the grid of the raw volume to which
@@ -49,8 +86,9 @@ class LoadVolumeNifti(BaseTransform):
 
     Added Keys:
 
-    - img (np.ndarray): (1, D, H, W), the file's dtype (uint8 for prepared
-      or preprocessed volumes) or float32 with ``to_float32``.
+    - img (np.ndarray | LazyNiftiVolume): (1, D, H, W), the file's dtype
+      (uint8 for prepared or preprocessed volumes) or float32 with
+      ``to_float32``; a view of the file with ``lazy``.
     - img_shape (tuple): (D, H, W).
     - ori_shape (tuple): (D, H, W), that of ``img`` (the predictions are
       made and evaluated on this grid).
@@ -58,7 +96,8 @@ class LoadVolumeNifti(BaseTransform):
     - spacing (tuple): (D, H, W) voxel size in mm.
     - original_geometry (dict): ``affine``, ``shape`` and ``spacing`` of
       the raw volume.
-    - gt_seg_map (np.ndarray): (D, H, W) uint8 labels, when ``with_seg``.
+    - gt_seg_map (np.ndarray | LazyNiftiVolume): (D, H, W) uint8 labels,
+      when ``with_seg``; a view of the file with ``lazy``.
     - seg_fields (list[str]): ``'gt_seg_map'`` appended when ``with_seg``.
 
     Args:
@@ -74,6 +113,10 @@ class LoadVolumeNifti(BaseTransform):
             as they are.
         affine_tol (float): Largest difference allowed between the affines
             of the volume and its labels. Defaults to 1e-3.
+        lazy (bool): Whether to put views of uncompressed ``.nii`` files
+            loaded without ``preprocess`` into the results instead of
+            arrays, for pipelines that crop first (LiTS training).
+            Defaults to False.
 
     Examples:
         >>> from svd_mm.datasets.transforms import LoadVolumeNifti
@@ -93,13 +136,15 @@ class LoadVolumeNifti(BaseTransform):
                  with_seg: bool = False,
                  to_float32: bool = False,
                  preprocess: Optional[dict] = None,
-                 affine_tol: float = 1e-3):
+                 affine_tol: float = 1e-3,
+                 lazy: bool = False):
         if preprocess is not None:
             preprocess = self._check_preprocess(preprocess)
         self.with_seg = with_seg
         self.to_float32 = to_float32
         self.preprocess = preprocess
         self.affine_tol = affine_tol
+        self.lazy = lazy
 
     @classmethod
     def _check_preprocess(cls, preprocess: dict) -> dict:
@@ -120,19 +165,50 @@ class LoadVolumeNifti(BaseTransform):
         return None if preprocess is None else self._check_preprocess(
             preprocess)
 
-    def _load_label(self, results: dict, image: Volume,
+    def _reads_lazily(self, path: str, preprocess: Optional[dict]) -> bool:
+        return (self.lazy and preprocess is None
+                and str(path).lower().endswith('.nii'))
+
+    def _load_image(self, path: str, preprocess: Optional[dict]):
+        """The (1, D, H, W) image (array or view), its geometry and that of
+        the file (the raw grid when preprocessed)."""
+        if self._reads_lazily(path, preprocess):
+            image, geometry = open_nifti_lazy(
+                path,
+                channel=True,
+                dtype=np.float32 if self.to_float32 else None,
+                convert=check_finite_box)
+            return image, geometry, geometry
+        volume = read_nifti(path)
+        file_geometry = volume.geometry
+        if preprocess is not None:
+            volume = preprocess_ct_image(
+                volume,
+                window=preprocess.get('window', LITS_HU_WINDOW),
+                spacing_z=preprocess.get('spacing_z', 1.))
+        image = volume.array
+        if self.to_float32:
+            image = image.astype(np.float32)
+        return image[None], volume.geometry, file_geometry
+
+    def _load_label(self, results: dict, geometry: dict,
                     preprocess: Optional[dict], img_path: str):
         seg_path = results.get('seg_map_path')
         if not seg_path:
             raise KeyError(f'{self.__class__.__name__}(with_seg=True) needs '
                            f"'seg_map_path' for {img_path}")
-        label = read_nifti(seg_path)
-        if label.shape != image.shape:
+        if self._reads_lazily(seg_path, preprocess):
+            label, label_geometry = open_nifti_lazy(
+                seg_path, dtype=np.uint8, convert=labels_to_uint8)
+        else:
+            label = read_nifti(seg_path)
+            label_geometry = label.geometry
+        if label_geometry['shape'] != geometry['shape']:
             raise ValueError(
                 f'{self.__class__.__name__}: label {seg_path} of (D, H, W) '
-                f'{label.shape} does not match the volume '
-                f'{img_path} of {image.shape}')
-        if not same_geometry(label.geometry, image.geometry, self.affine_tol):
+                f"{tuple(label_geometry['shape'])} does not match the volume "
+                f"{img_path} of {tuple(geometry['shape'])}")
+        if not same_geometry(label_geometry, geometry, self.affine_tol):
             raise ValueError(
                 f'{self.__class__.__name__}: the affines of {seg_path} and '
                 f'{img_path} differ by more than {self.affine_tol}')
@@ -143,14 +219,9 @@ class LoadVolumeNifti(BaseTransform):
                 spacing_z=preprocess.get('spacing_z', 1.),
                 allowed_labels=preprocess.get('allowed_labels', (0, 1, 2)),
             ).array
-        label = label.array
-        if np.issubdtype(label.dtype, np.floating):
-            if not np.array_equal(label, np.round(label)):
-                raise ValueError(f'{seg_path} holds non-integer labels')
-        if label.min() < 0 or label.max() > 255:
-            raise ValueError(f'{seg_path} holds labels outside [0, 255] '
-                             f'([{label.min()}, {label.max()}])')
-        return label.astype(np.uint8)
+        if isinstance(label, Volume):
+            return labels_to_uint8(label.array, seg_path)
+        return label
 
     def transform(self, results: dict) -> dict:
         """Load the volume (and labels).
@@ -167,28 +238,24 @@ class LoadVolumeNifti(BaseTransform):
                            f"'img_path', but the results only have "
                            f'{sorted(results)}')
         img_path = results['img_path']
-        volume = read_nifti(img_path)
         preprocess = self._get_preprocess(results)
+        # file_geometry: the grid of the file, which the label must share
+        image, geometry, file_geometry = self._load_image(img_path,
+                                                          preprocess)
+        if preprocess is not None:
+            original = file_geometry
+        else:
+            original = results.get('original_geometry') or geometry
         label = None
         if self.with_seg:
-            label = self._load_label(results, volume, preprocess, img_path)
-        if preprocess is not None:
-            original = volume.geometry
-            volume = preprocess_ct_image(
-                volume,
-                window=preprocess.get('window', LITS_HU_WINDOW),
-                spacing_z=preprocess.get('spacing_z', 1.))
-        else:
-            original = results.get('original_geometry') or volume.geometry
-        image = volume.array
-        if self.to_float32:
-            image = image.astype(np.float32)
-        shape = tuple(image.shape)
-        results['img'] = image[None]
+            label = self._load_label(results, file_geometry, preprocess,
+                                     img_path)
+        shape = tuple(image.shape[1:])
+        results['img'] = image
         results['img_shape'] = shape
         results['ori_shape'] = shape
-        results['affine'] = volume.affine.tolist()
-        results['spacing'] = volume.spacing
+        results['affine'] = geometry['affine']
+        results['spacing'] = tuple(geometry['spacing'])
         results['original_geometry'] = original
         if label is not None:
             results['gt_seg_map'] = label
@@ -202,5 +269,6 @@ class LoadVolumeNifti(BaseTransform):
         repr_str += f'(with_seg={self.with_seg}, '
         repr_str += f'to_float32={self.to_float32}, '
         repr_str += f'preprocess={self.preprocess}, '
-        repr_str += f'affine_tol={self.affine_tol})'
+        repr_str += f'affine_tol={self.affine_tol}, '
+        repr_str += f'lazy={self.lazy})'
         return repr_str

@@ -7,6 +7,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from svd_mm.structures import VoxelData
+from .lazy_volume import materialize_lazy_volumes
 
 __all__ = ['PackSegVolumeInputs']
 
@@ -67,6 +68,8 @@ class PackSegVolumeInputs(PackSegInputs):
             ``data_samples`` (SegDataSample).
         """
         source = results.get('img_path', results.get('case_id', '<unknown>'))
+        # views of LoadVolumeNifti(lazy=True) not cropped: the whole volumes
+        materialize_lazy_volumes(results, ('img', 'gt_seg_map'))
         packed_results = dict()
         spatial_shape = None
         if 'img' in results:

@@ -30,14 +30,16 @@ class RandomCrop3D(BaseTransform):
 
     Required Keys:
 
-    - img (np.ndarray): (C, D, H, W).
-    - seg_fields (list[str], optional): Keys of (D, H, W) maps.
-    - gt_seg_map (np.ndarray, optional): (D, H, W), only read when
-      ``cat_max_ratio < 1``.
+    - img (np.ndarray | LazyNiftiVolume): (C, D, H, W); from the view of
+      ``LoadVolumeNifti(lazy=True)`` only the box is read.
+    - seg_fields (list[str], optional): Keys of (D, H, W) maps (arrays or
+      views).
+    - gt_seg_map (np.ndarray | LazyNiftiVolume, optional): (D, H, W), only
+      read (the box) when ``cat_max_ratio < 1``.
 
     Modified Keys:
 
-    - img: (C, *crop_size), C-contiguous, same dtype.
+    - img: (C, *crop_size), C-contiguous ndarray, same dtype.
     - img_shape: ``crop_size``.
     - every key in seg_fields: ``crop_size``.
 
@@ -112,7 +114,7 @@ class RandomCrop3D(BaseTransform):
         Returns:
             dict: The cropped result dict.
         """
-        shape = _spatial_shape(results, self.__class__.__name__)
+        shape = _spatial_shape(results, self.__class__.__name__, lazy=True)
         starts = self._random_starts(shape)
         if self.cat_max_ratio < 1. and 'gt_seg_map' in results:
             for _ in range(10):
