@@ -16,6 +16,9 @@ seeds (sample ``s`` is case ``s % 2`` with ``np.random.seed(seed + s)``):
   rescaled in-plane by 0.8-1.2, cropped 32x256x256, flipped, packed;
 - ``new``: the same with ``LoadVolumeNifti(lazy=True)`` (the config's):
   the first crop reads its box from the files' memory maps;
+- ``nibabel``: the same with ``LoadVolumeNifti(lazy='nibabel')``: the box
+  is read through nibabel's ``ArrayProxy`` slicing instead of svd_mm's
+  advised memory map (the peer of that map);
 - ``monai``: MONAI's equivalent: ``LoadImaged(keys=['img', 'seg'],
   reader='NibabelReader', image_only=True)`` (its default float32),
   ``EnsureChannelFirstd``, ``RandSpatialCropd`` of the first crop size,
@@ -40,13 +43,14 @@ Measured per row, in a fresh subprocess (one torch thread):
   ``read_bytes`` over them, for a cross-check. Without page-cache eviction
   the column says so.
 
-``identical crops`` compares the packed inputs and labels of ``today`` and
-``new`` for every sample, byte for byte; the script exits with status 1 if
-one differs.
+``identical crops`` compares the packed inputs and labels of ``today`` with
+``new`` and ``nibabel`` for every sample, byte for byte; the script exits
+with status 1 if one differs.
 
 Examples::
 
     python benchmarks/loader.py                   # 20 samples, all rows
+    python benchmarks/loader.py --rows today new nibabel --samples 40
     python benchmarks/loader.py --samples 40 --data-dir /tmp/lits_bench
 """
 import argparse
@@ -70,7 +74,7 @@ if REPO not in sys.path:  # run as a script from anywhere
 
 LITS_CONFIG = osp.join(REPO, 'configs', '_base_', 'datasets', 'lits.py')
 PREPARE = osp.join(REPO, 'tools', 'dataset_converters', 'prepare_lits.py')
-ROWS = ('today', 'new', 'monai')
+ROWS = ('today', 'new', 'nibabel', 'monai')
 
 
 # --------------------------------------------------------------------------
@@ -108,7 +112,7 @@ def build_data(data_dir: str, size: int) -> List[Dict[str, str]]:
 # --------------------------------------------------------------------------
 # the loaders: a list of transforms and a sample -> input dict
 # --------------------------------------------------------------------------
-def svd_mm_pipeline(lazy: bool, first_crop: Sequence[int],
+def svd_mm_pipeline(lazy, first_crop: Sequence[int],
                     crop: Sequence[int], data_root: str):
     """The LiTS train pipeline of the config through LiTSDataset."""
     from mmengine.config import Config
@@ -203,7 +207,8 @@ def make_sampler(spec: dict):
                 if hasattr(t, 'set_random_state'):
                     t.set_random_state(s)
     else:
-        transforms, info = svd_mm_pipeline(row == 'new', spec['first_crop'],
+        lazy = dict(today=False, new=True, nibabel='nibabel')[row]
+        transforms, info = svd_mm_pipeline(lazy, spec['first_crop'],
                                            spec['crop'], spec['data_root'])
         first = 2  # load, first crop
         make_input = info
@@ -423,10 +428,12 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     print_table(results, args)
     by_row = {r['row']: r for r in results}
     identical = None
-    if 'today' in by_row and 'new' in by_row:
-        identical = by_row['today']['digests'] == by_row['new']['digests']
-        print(f"identical crops (today vs new, {args.samples} samples): "
-              f"{'yes' if identical else 'no'}")
+    for row in ('new', 'nibabel'):
+        if 'today' in by_row and row in by_row:
+            same = by_row['today']['digests'] == by_row[row]['digests']
+            identical = same and identical is not False
+            print(f"identical crops (today vs {row}, {args.samples} "
+                  f"samples): {'yes' if same else 'no'}")
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(rows=results, identical=identical), f, indent=1)

@@ -1,6 +1,6 @@
 """Load a NIfTI volume (and its label volume), optionally preprocessing raw
 CT on the fly."""
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -113,9 +113,12 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
             as they are.
         affine_tol (float): Largest difference allowed between the affines
             of the volume and its labels. Defaults to 1e-3.
-        lazy (bool): Whether to put views of uncompressed ``.nii`` files
-            loaded without ``preprocess`` into the results instead of
-            arrays, for pipelines that crop first (LiTS training).
+        lazy (bool | str): Whether to put views of uncompressed ``.nii``
+            files loaded without ``preprocess`` into the results instead of
+            arrays, for pipelines that crop first (LiTS training). True (or
+            ``'mmap'``) reads a box from svd_mm's advised memory map,
+            ``'nibabel'`` through nibabel's ``ArrayProxy`` slicing (the
+            same values, slower: ``benchmarks/loader.py``).
             Defaults to False.
 
     Examples:
@@ -137,14 +140,18 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
                  to_float32: bool = False,
                  preprocess: Optional[dict] = None,
                  affine_tol: float = 1e-3,
-                 lazy: bool = False):
+                 lazy: Union[bool, str] = False):
         if preprocess is not None:
             preprocess = self._check_preprocess(preprocess)
         self.with_seg = with_seg
         self.to_float32 = to_float32
         self.preprocess = preprocess
         self.affine_tol = affine_tol
+        if lazy not in (False, True, 'mmap', 'nibabel'):
+            raise ValueError(f"lazy must be a bool, 'mmap' or 'nibabel', "
+                             f'got {lazy!r}')
         self.lazy = lazy
+        self._reader = 'nibabel' if lazy == 'nibabel' else 'mmap'
 
     @classmethod
     def _check_preprocess(cls, preprocess: dict) -> dict:
@@ -177,7 +184,8 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
                 path,
                 channel=True,
                 dtype=np.float32 if self.to_float32 else None,
-                convert=check_finite_box)
+                convert=check_finite_box,
+                reader=self._reader)
             return image, geometry, geometry
         volume = read_nifti(path)
         file_geometry = volume.geometry
@@ -199,7 +207,10 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
                            f"'seg_map_path' for {img_path}")
         if self._reads_lazily(seg_path, preprocess):
             label, label_geometry = open_nifti_lazy(
-                seg_path, dtype=np.uint8, convert=labels_to_uint8)
+                seg_path,
+                dtype=np.uint8,
+                convert=labels_to_uint8,
+                reader=self._reader)
         else:
             label = read_nifti(seg_path)
             label_geometry = label.geometry

@@ -208,10 +208,11 @@ def test_lazy_train_pipeline_equals_eager(lits, first_crop):
             assert a['data_samples'].metainfo == b['data_samples'].metainfo
 
 
-def test_lazy_keys_and_views(lits):
+@pytest.mark.parametrize('reader', [True, 'nibabel'])
+def test_lazy_keys_and_views(lits, reader):
     results = _prepared(lits, 1)
     eager = LoadVolumeNifti(with_seg=True)(copy.deepcopy(results))
-    lazy = LoadVolumeNifti(with_seg=True, lazy=True)(copy.deepcopy(results))
+    lazy = LoadVolumeNifti(with_seg=True, lazy=reader)(copy.deepcopy(results))
     for key in ('img_shape', 'ori_shape', 'affine', 'spacing',
                 'original_geometry', 'seg_fields'):
         assert lazy[key] == eager[key], key
@@ -233,10 +234,15 @@ def test_lazy_keys_and_views(lits):
     np.testing.assert_array_equal(np.asarray(img), eager['img'])
     np.testing.assert_array_equal(np.asarray(seg), eager['gt_seg_map'])
     # to_float32 casts the boxes
-    img32 = LoadVolumeNifti(to_float32=True, lazy=True)(
+    img32 = LoadVolumeNifti(to_float32=True, lazy=reader)(
         copy.deepcopy(results))['img']
     assert img32.dtype == np.float32 and img32[0, 2].dtype == np.float32
     np.testing.assert_array_equal(img32[0, 2], eager['img'][0, 2])
+
+
+def test_lazy_reader_names():
+    with pytest.raises(ValueError, match="lazy must be a bool, 'mmap' or"):
+        LoadVolumeNifti(lazy='mmapp')
 
 
 @pytest.mark.parametrize('transform', [
