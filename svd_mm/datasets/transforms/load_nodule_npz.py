@@ -7,6 +7,8 @@ from mmcv.transforms import BaseTransform
 from mmengine import fileio
 from mmengine.registry import TRANSFORMS
 
+from .load_volume_nifti import add_gt_seg_map
+
 __all__ = ['LoadNoduleNpz']
 
 
@@ -139,10 +141,7 @@ class LoadNoduleNpz(BaseTransform):
                     f'{self.__class__.__name__}: mask {mask_key!r} of shape '
                     f'{mask.shape} in {seg_path} does not match '
                     f'{self.voxel_key!r} of shape {voxel.shape} in {path}')
-            results['gt_seg_map'] = (mask > 0).astype(np.uint8)
-            seg_fields = results.setdefault('seg_fields', [])
-            if 'gt_seg_map' not in seg_fields:
-                seg_fields.append('gt_seg_map')
+            add_gt_seg_map(results, (mask > 0).astype(np.uint8))
         return results
 
     def __repr__(self) -> str:

@@ -12,7 +12,17 @@ from svd_mm.utils.volume_io import (LITS_HU_WINDOW, Volume,
 
 from .lazy_volume import check_finite_box, open_nifti_lazy
 
-__all__ = ['LoadVolumeNifti', 'labels_to_uint8']
+__all__ = ['LoadVolumeNifti', 'labels_to_uint8', 'add_gt_seg_map']
+
+
+def add_gt_seg_map(results: dict, label) -> None:
+    """Put ``label`` into ``results['gt_seg_map']`` and list that key in
+    ``results['seg_fields']`` (the fields the volume transforms crop, flip
+    and pad with the image)."""
+    results['gt_seg_map'] = label
+    seg_fields = results.setdefault('seg_fields', [])
+    if 'gt_seg_map' not in seg_fields:
+        seg_fields.append('gt_seg_map')
 
 
 def labels_to_uint8(label: np.ndarray, path: str) -> np.ndarray:
@@ -269,10 +279,7 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
         results['spacing'] = tuple(geometry['spacing'])
         results['original_geometry'] = original
         if label is not None:
-            results['gt_seg_map'] = label
-            seg_fields = results.setdefault('seg_fields', [])
-            if 'gt_seg_map' not in seg_fields:
-                seg_fields.append('gt_seg_map')
+            add_gt_seg_map(results, label)
         return results
 
     def __repr__(self) -> str:
