@@ -1,57 +1,73 @@
-"""Benchmark: svd_mm's 3D sliding-window inference against MONAI's.
+"""Benchmark: 3D sliding-window inference, svd_mm's path against MONAI's
+and against svd_mm's former own implementation.
 
 The same model, a real :class:`~svd_mm.models.segmentors.EncoderDecoder3D`
 built from the LiTS config (seed 0, or ``--checkpoint``) and trained for
 ``--train-steps`` Adam steps on windows of the same real volume and its
 lesion mask (its own Dice + CE loss: a trained model, not random weights,
 so the compared logits have a trained model's range), runs over the same
-real volume with
+real volume with three methods:
 
 - ``svd_mm``: ``EncoderDecoder3D.slide_inference`` (``test_cfg`` mode
-  ``'slide'``, ``crop_size``, ``stride``, ``batch_windows``, ``blend``);
-- ``monai``: ``monai.inferers.sliding_window_inference`` with the same
-  window (``roi_size``), ``overlap = 1 - stride / roi`` per axis (the same
-  window origins: 0, stride, 2 stride, ... and one aligned to the end),
-  ``sw_batch_size = batch_windows``, ``mode`` = the blend, padding with the
-  data preprocessor's ``pad_value``, and the network call
-  ``EncoderDecoder3D.encode_decode``.
+  ``'slide'``, ``crop_size``, ``stride``, ``batch_windows``, ``blend``),
+  which delegates to MONAI's function: this row measures svd_mm's mapping
+  of ``test_cfg`` onto MONAI's call;
+- ``own``: svd_mm's former own implementation (before it delegated to
+  MONAI), kept in ``benchmarks/reference_slide.py``: per-axis window
+  weights, in-place blending and division, no full-size weight map;
+- ``monai``: ``monai.inferers.sliding_window_inference`` called directly
+  with the same window (``roi_size``), ``overlap = 1 - stride / roi`` per
+  axis (the same window origins: 0, stride, 2 stride, ... and one aligned
+  to the end), ``sw_batch_size = batch_windows``, ``mode`` = the blend,
+  padding with the data preprocessor's ``pad_value``.
 
-Since this benchmark showed the two tied (same output, same speed),
-``slide_inference`` delegates to MONAI's function; the ``svd_mm`` rows now
-measure svd_mm's mapping of ``test_cfg`` onto that call against the direct
-call, which must stay equal.
+All three call the network ``EncoderDecoder3D.encode_decode``. Speed and
+peak memory are reported as factors against the direct MONAI call
+(``speed x`` = MONAI time / method time, ``leaner x`` = MONAI peak /
+method peak; > 1: better than MONAI), with each output's max |diff| to
+MONAI's.
 
 Blends: ``constant`` (plain mean of the overlapping windows) and
-``gaussian``. The Gaussians differ slightly by construction: svd_mm centres
-its exact Gaussian (sigma = 0.125 x window) at the window centre
-``(n - 1) / 2``, MONAI filters a delta at ``n // 2`` with a discretised,
-truncated Gaussian kernel. ``gaussian (same map)`` passes svd_mm's
-weights to MONAI as ``roi_weight_map``, so that only the blending code
-differs and the outputs must agree to float precision.
+``gaussian``. The Gaussians differ slightly by construction: svd_mm
+(both ``svd_mm`` and ``own``) centres its exact Gaussian (sigma = 0.125 x
+window) at the window centre ``(n - 1) / 2``, MONAI filters a delta at
+``n // 2`` with a discretised, truncated Gaussian kernel.
+``gaussian (same map)`` passes svd_mm's weights to MONAI as
+``roi_weight_map``, so that only the blending code differs and the
+outputs must agree to float precision.
 
 The volume: the real ``lung2`` chest CT of the pyradiomics sdist, prepared
-as LiTS (HU window [-200, 250] -> uint8, 1 mm slices) by the functions of
-:mod:`svd_mm.utils.volume_io`, cut to ``--slices`` slices and ``--size``
-pixels in-plane around its lesion.
+as LiTS (HU window [-200, 250] -> uint8, 1 mm slices: 301 slices) by the
+functions of :mod:`svd_mm.utils.volume_io`, cut to ``--slices`` slices and
+``--size`` pixels in-plane around its lesion.
 
 Time: median over ``--repeat`` runs after one warm-up, the rows timed
 round-robin so that a change of machine load hits all rows alike. Peak
 memory: on GPU ``torch.cuda.max_memory_allocated`` above the memory before
 the call; on CPU the peak resident set size (VmHWM, reset through
 ``/proc/self/clear_refs``) above the RSS before the call, in a fresh
-subprocess per row. The script exits with status 1 if the svd_mm and MONAI
-outputs of ``constant`` or ``gaussian (same map)`` differ by more than
-``--atol``.
+subprocess per row. Then the same with a stand-in network that costs next
+to nothing (``machinery only``, ``--overhead-repeat`` runs; alone with
+``--machinery-only``): the sliding-window code's own time and memory. The
+script exits with status 1 if an output of ``svd_mm`` or ``own`` differs
+from MONAI's by more than ``--atol`` (relative to the logit scale) in
+``constant`` or ``gaussian (same map)``.
 
 Examples::
 
-    # CPU: a narrow model and 32x128x128 windows
-    python benchmarks/sliding_window.py --device cpu --width 8 \\
-        --roi 32 128 128 --stride 12 64 64 --slices 64 --size 256
-    # GPU: the LiTS model and windows of the config (32x256x256 / 12x128x128)
+    # CPU, LiTS size: a 128x512x512 volume, the config's windows
+    # (32x256x256 / 12x128x128), a narrow model
+    python benchmarks/sliding_window.py --device cpu --width 4 \\
+        --slices 128 --size 512 --rows constant --repeat 1 \\
+        --overhead-repeat 0
+    # the sliding-window code alone at LiTS size (minutes on 2 cores)
+    python benchmarks/sliding_window.py --device cpu --width 4 \\
+        --slices 128 --size 512 --machinery-only --overhead-repeat 5
+    # GPU: the LiTS model (width 64)
     python benchmarks/sliding_window.py --device cuda --slices 128 --size 512
 """
 import argparse
+import contextlib
 import copy
 import json
 import logging
@@ -67,10 +83,16 @@ from typing import Tuple
 import numpy as np
 import torch
 
+from svd_mm.testing.tools import load_script
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs', 'lits',
                   'unet3d_r3d18-scratch_8xb2-500e_lits-32x256x256.py')
 ROWS = ('constant', 'gaussian', 'gaussian (same map)')
+METHODS = ('svd_mm', 'own', 'monai')
+# svd_mm's former own sliding window: a benchmark reference no config uses
+REFERENCE = load_script(osp.join(osp.dirname(osp.abspath(__file__)),
+                                 'reference_slide.py'))
 
 
 def parse_args(argv=None):
@@ -109,6 +131,11 @@ def parse_args(argv=None):
         type=int,
         default=7,
         help='runs of the machinery-only timing (cheap predictor; 0: skip)')
+    parser.add_argument(
+        '--machinery-only',
+        action='store_true',
+        help='measure only with the cheap predictor (no training, no '
+        'network rows)')
     parser.add_argument('--json', help='write the results to this file')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -235,7 +262,14 @@ def train_briefly(model, inputs: torch.Tensor, seg: np.ndarray, steps: int,
 
 
 def make_runner(model, name, inputs):
-    """A function running one row (method + blend) on ``inputs``."""
+    """A function running one row (method + blend) on ``inputs``.
+
+    Methods: ``svd_mm`` (``EncoderDecoder3D.slide_inference``, which calls
+    MONAI), ``own`` (svd_mm's former implementation,
+    ``benchmarks/reference_slide.py``) and ``monai`` (the direct call).
+    The network is looked up on ``model`` at each call, so that
+    :func:`time_overhead` can swap it.
+    """
     from monai.inferers import sliding_window_inference
 
     method, blend = name.split(':')
@@ -243,7 +277,12 @@ def make_runner(model, name, inputs):
     test_cfg = dict(model.test_cfg, blend=base_blend)
     roi = tuple(test_cfg['crop_size'])
     stride = tuple(test_cfg['stride'])
+    sigma_scale = test_cfg.get('sigma_scale', 0.125)
+    pad_value = float(model.data_preprocessor.pad_value)
     metas = [dict(ori_shape=tuple(inputs.shape[2:]))]
+
+    def predictor(windows):
+        return model.encode_decode(windows, metas * windows.shape[0])
 
     if method == 'svd_mm':
 
@@ -252,15 +291,26 @@ def make_runner(model, name, inputs):
             return model.slide_inference(inputs, metas)
 
         return run
+    if method == 'own':
+
+        def run():
+            return REFERENCE.slide_inference(
+                inputs,
+                predictor,
+                roi,
+                stride,
+                num_classes=model.out_channels,
+                batch_windows=test_cfg['batch_windows'],
+                blend=base_blend,
+                sigma_scale=sigma_scale,
+                pad_value=pad_value)
+
+        return run
 
     weight_map = None
     if blend == 'gaussian (same map)':
-        weight_map = model.gaussian_weight(
-            roi, test_cfg.get('sigma_scale', 0.125), inputs.device,
-            inputs.dtype)[None, None]
-
-    def predictor(windows):
-        return model.encode_decode(windows, metas * windows.shape[0])
+        weight_map = model.gaussian_weight(roi, sigma_scale, inputs.device,
+                                           inputs.dtype)[None, None]
 
     def run():
         return sliding_window_inference(
@@ -270,9 +320,9 @@ def make_runner(model, name, inputs):
             predictor=predictor,
             overlap=[1 - s / r for s, r in zip(stride, roi)],
             mode=base_blend,
-            sigma_scale=test_cfg.get('sigma_scale', 0.125),
+            sigma_scale=sigma_scale,
             padding_mode='constant',
-            cval=float(model.data_preprocessor.pad_value),
+            cval=pad_value,
             roi_weight_map=weight_map)
 
     return run
@@ -298,6 +348,8 @@ def cpu_peak_worker(spec_path: str) -> None:
     model = build_model(args)
     model.load_state_dict(spec['state_dict'])
     inputs = spec['inputs']
+    if spec['cheap']:
+        model.encode_decode = cheap_predictor(model.out_channels)
     run = make_runner(model, spec['row'], inputs)
     with torch.no_grad():
         # warm up the conv kernels on one window (not the whole row)
@@ -320,7 +372,9 @@ def cpu_peak_worker(spec_path: str) -> None:
         print(json.dumps(dict(peak_mib=(peak - base) / 1024, method=method)))
 
 
-def measure_cpu_peak(args, model, inputs, row, tmp):
+def measure_cpu_peak(args, model, inputs, row, tmp, cheap=False):
+    """Peak memory of one row in a fresh subprocess (``cheap``: with
+    :func:`cheap_predictor` in place of the network)."""
     spec_path = osp.join(tmp, 'spec.pt')
     spec_args = {k: v for k, v in vars(args).items() if k != 'worker'}
     torch.save(
@@ -328,7 +382,8 @@ def measure_cpu_peak(args, model, inputs, row, tmp):
             args=spec_args,
             state_dict=model.state_dict(),
             inputs=inputs,
-            row=row), spec_path)
+            row=row,
+            cheap=cheap), spec_path)
     env = dict(os.environ)
     if args.threads:
         env['OMP_NUM_THREADS'] = str(args.threads)
@@ -366,17 +421,27 @@ def cheap_predictor(num_channels: int):
     return predict
 
 
-def time_overhead(model, runners, names, repeat, device):
-    """Median seconds of each row with :func:`cheap_predictor` in place of
-    the network (both implementations call ``model.encode_decode``)."""
+@contextlib.contextmanager
+def stand_in(model, cheap: bool = True):
+    """Within the block, ``model.encode_decode`` is :func:`cheap_predictor`
+    (if ``cheap``); afterwards the class's method again."""
+    if not cheap:
+        yield model
+        return
     model.encode_decode = cheap_predictor(model.out_channels)
     try:
-        with torch.no_grad():
-            for name in names:
-                runners[name]()
-            times = _time_rows(runners, names, repeat, device)
+        yield model
     finally:
         del model.encode_decode  # back to the class's method
+
+
+def time_overhead(model, runners, names, repeat, device):
+    """Median seconds of each row with :func:`cheap_predictor` in place of
+    the network (all three methods call ``model.encode_decode``)."""
+    with stand_in(model), torch.no_grad():
+        for name in names:
+            runners[name]()
+        times = _time_rows(runners, names, repeat, device)
     return {n: statistics.median(t) for n, t in times.items()}
 
 
@@ -399,6 +464,98 @@ def _time_rows(runners, names, repeat, device):
     return times
 
 
+def measure_rows(args, model, inputs, names, repeat, cheap=False):
+    """Outputs, median seconds and peak memory of each row.
+
+    Args:
+        args (argparse.Namespace): The script's arguments.
+        model (EncoderDecoder3D): The model.
+        inputs (Tensor): (1, 1, D, H, W) normalised volume.
+        names (list[str]): Rows ``'method:blend'``.
+        repeat (int): Timed runs of each row after one warm-up run (whose
+            outputs are returned).
+        cheap (bool): Whether :func:`cheap_predictor` replaces the network
+            (the machinery-only measurement).
+
+    Returns:
+        tuple[dict, dict, dict]: Per row the output (on the CPU), the median
+        seconds and the peak-memory record.
+    """
+    runners = {n: make_runner(model, n, inputs) for n in names}
+    with stand_in(model, cheap), torch.no_grad():
+        outputs = {n: runners[n]().cpu() for n in names}  # warm-up
+        times = _time_rows(runners, names, repeat, args.device)
+        if str(args.device).startswith('cuda'):
+            peaks = {n: measure_cuda_peak(runners[n]) for n in names}
+    if not str(args.device).startswith('cuda'):
+        with tempfile.TemporaryDirectory() as tmp:
+            peaks = {
+                n: measure_cpu_peak(args, model, inputs.cpu(), n, tmp, cheap)
+                for n in names
+            }
+    times = {n: statistics.median(t) for n, t in times.items()}
+    return outputs, times, peaks
+
+
+def summarise(rows, outputs, times, peaks, atol):
+    """Per blend: each method's seconds, peak, speed and memory factors
+    against the direct MONAI call, and its max |diff| to MONAI's output.
+
+    Returns:
+        tuple[list[dict], bool]: The results, and whether an output that
+        must equal MONAI's (``constant``, ``gaussian (same map)``) differs
+        by more than ``atol`` times the logit scale (at least 1).
+    """
+    results, failed = [], False
+    for row in rows:
+        ref = outputs[f'monai:{row}']
+        scale = ref.abs().max().item()
+        result = dict(
+            blend=row,
+            logit_scale=scale,
+            must_match=row != 'gaussian',
+            memory_method=peaks[f'monai:{row}']['method'])
+        for method in METHODS:
+            name = f'{method}:{row}'
+            diff = (outputs[name] - ref).abs().max().item()
+            peak = peaks[name]['peak_mib']
+            result.update({
+                f'{method}_s': times[name],
+                f'{method}_peak_mib': peak,
+                f'{method}_speed_x': times[f'monai:{row}'] / times[name],
+                f'{method}_leaner_x':
+                peaks[f'monai:{row}']['peak_mib'] / peak if peak else None,
+                f'{method}_max_abs_diff': diff
+            })
+            if result['must_match'] and diff > atol * max(scale, 1.):
+                failed = True
+        results.append(result)
+    return results, failed
+
+
+def print_table(results, title):
+    print(f'\n{title}')
+    header = (f"{'blend':20s} {'method':7s} {'time s':>9s} {'speed x':>8s} "
+              f"{'peak MiB':>9s} {'leaner x':>8s} {'max |diff|':>10s}")
+    print(header)
+    print('-' * len(header))
+    for result in results:
+        for i, method in enumerate(('monai', 'svd_mm', 'own')):
+            leaner = result[f'{method}_leaner_x']
+            diff = result[f'{method}_max_abs_diff']
+            note = '' if result['must_match'] or method == 'monai' else (
+                '  (other map)')
+            print(f"{result['blend'] if i == 0 else '':20s} {method:7s} "
+                  f"{result[f'{method}_s']:9.3f} "
+                  f"{result[f'{method}_speed_x']:7.2f}x "
+                  f"{result[f'{method}_peak_mib']:9.1f} "
+                  f"{leaner if leaner else float('nan'):7.2f}x "
+                  f'{diff:10.2e}{note}')
+    print('speed x = MONAI time / method time, leaner x = MONAI peak / '
+          'method peak (> 1: better than the direct MONAI call); max |diff| '
+          "to MONAI's output")
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
@@ -415,7 +572,7 @@ def main(argv=None):
             dict(inputs=[torch.from_numpy(volume)]), False)
     inputs = data['inputs'].to(args.device)
     cfg = model.test_cfg
-    if args.train_steps:
+    if args.train_steps and not args.machinery_only:
         start = time.perf_counter()
         first, last = train_briefly(model, inputs, seg, args.train_steps)
         print(f'trained {args.train_steps} Adam steps on windows of the '
@@ -427,86 +584,35 @@ def main(argv=None):
           f'{model.backbone.base_channels}, device {args.device}, '
           f'{torch.get_num_threads()} CPU threads')
 
-    names = [f'{m}:{r}' for r in args.rows for m in ('svd_mm', 'monai')]
-    runners = {n: make_runner(model, n, inputs) for n in names}
-    outputs = {}
-    with torch.no_grad():
-        for name in names:  # warm-up, and the outputs to compare
-            outputs[name] = runners[name]().cpu()
-        times = _time_rows(runners, names, args.repeat, args.device)
-
-    peaks = {}
-    if str(args.device).startswith('cuda'):
-        for name in names:
-            peaks[name] = measure_cuda_peak(runners[name])
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            for name in names:
-                peaks[name] = measure_cpu_peak(args, model, inputs.cpu(), name,
-                                               tmp)
-
-    results, failed = [], False
-    header = (f"{'blend':22s} {'svd_mm s':>9s} {'monai s':>9s} "
-              f"{'speed x':>8s} {'svd_mm MiB':>11s} {'monai MiB':>10s} "
-              f"{'mem ratio':>9s} {'max |diff|':>11s}")
-    print(header)
-    print('-' * len(header))
-    for row in args.rows:
-        ours, theirs = f'svd_mm:{row}', f'monai:{row}'
-        t_ours = statistics.median(times[ours])
-        t_theirs = statistics.median(times[theirs])
-        m_ours, m_theirs = peaks[ours]['peak_mib'], peaks[theirs]['peak_mib']
-        diff = (outputs[ours] - outputs[theirs]).abs().max().item()
-        scale = outputs[theirs].abs().max().item()
-        must_match = row != 'gaussian'
-        if must_match and diff > args.atol * max(scale, 1.):
-            failed = True
-        print(f'{row:22s} {t_ours:9.3f} {t_theirs:9.3f} '
-              f'{t_theirs / t_ours:7.2f}x {m_ours:11.1f} {m_theirs:10.1f} '
-              f'{m_ours / m_theirs if m_theirs else float("nan"):9.2f} '
-              f'{diff:11.2e}' + ('' if must_match else '  (other map)'))
-        results.append(
-            dict(
-                blend=row,
-                svd_mm_s=t_ours,
-                monai_s=t_theirs,
-                speed_ratio=t_theirs / t_ours,
-                svd_mm_peak_mib=m_ours,
-                monai_peak_mib=m_theirs,
-                memory_ratio=m_ours / m_theirs if m_theirs else None,
-                max_abs_diff=diff,
-                logit_scale=scale,
-                memory_method=peaks[ours]['method']))
-    print('speed x = MONAI time / svd_mm time (> 1: svd_mm faster); '
-          'mem ratio = svd_mm peak / MONAI peak (< 1: svd_mm smaller)')
-    overhead = {}
+    names = [f'{m}:{r}' for r in args.rows for m in METHODS]
+    saved = dict(
+        shape=list(inputs.shape),
+        window=list(cfg['crop_size']),
+        stride=list(cfg['stride']),
+        batch_windows=cfg['batch_windows'],
+        width=model.backbone.base_channels,
+        device=str(args.device))
+    failed = False
+    if not args.machinery_only:
+        start = time.perf_counter()
+        saved['rows'], failed = summarise(
+            args.rows, *measure_rows(args, model, inputs, names, args.repeat),
+            args.atol)
+        print_table(saved['rows'], f'with the network (median of '
+                    f'{args.repeat}; {time.perf_counter() - start:.0f} s)')
     if args.overhead_repeat:
-        overhead = time_overhead(model, runners, names, args.overhead_repeat,
-                                 args.device)
-        print(f'\nmachinery only (cheap predictor instead of the network, '
-              f'median of {args.overhead_repeat}):')
-        for row, result in zip(args.rows, results):
-            ours = overhead[f'svd_mm:{row}']
-            theirs = overhead[f'monai:{row}']
-            result.update(
-                overhead_svd_mm_s=ours,
-                overhead_monai_s=theirs,
-                overhead_speed_ratio=theirs / ours)
-            print(f'{row:22s} svd_mm {ours * 1e3:8.1f} ms  monai '
-                  f'{theirs * 1e3:8.1f} ms  speed x {theirs / ours:.2f}')
+        saved['machinery'], cheap_failed = summarise(
+            args.rows,
+            *measure_rows(
+                args, model, inputs, names, args.overhead_repeat, cheap=True),
+            args.atol)
+        failed = failed or cheap_failed
+        print_table(
+            saved['machinery'], 'machinery only (cheap predictor instead of '
+            f'the network, median of {args.overhead_repeat}):')
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(
-                dict(
-                    shape=list(inputs.shape),
-                    window=list(cfg['crop_size']),
-                    stride=list(cfg['stride']),
-                    batch_windows=cfg['batch_windows'],
-                    width=model.backbone.base_channels,
-                    device=str(args.device),
-                    rows=results),
-                f,
-                indent=1)
+            json.dump(saved, f, indent=1)
     if failed:
         print(f'FAILED: outputs differ by more than atol={args.atol} '
               '(relative to the logit scale)')
