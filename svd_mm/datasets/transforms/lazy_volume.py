@@ -49,8 +49,11 @@ class LazyNiftiVolume:
     ``reader='nibabel'``, are sliced through nibabel's ``ArrayProxy``
     instead, which reads the same ranges (and scales them). svd_mm keeps its
     own map because ``benchmarks/loader.py`` measures it clearly faster than
-    nibabel's slicing on the LiTS training pipeline (rows ``new`` and
-    ``nibabel``; about 3x less load + first-crop time, the same bytes).
+    nibabel's slicing on the LiTS training pipeline from the page cache
+    (rows ``new`` and ``nibabel``: load + first crop 3.7 vs 16.0 ms, 1.40x
+    the samples/s of the whole pipeline, the same 10.8 MB read per sample);
+    from disk the two tie (0.92x), and the mapped pages count in the RSS
+    (92 vs 68 MiB peak).
 
     Args:
         proxy (nibabel.arrayproxy.ArrayProxy): ``img.dataobj`` of the file
