@@ -383,7 +383,9 @@ def test_segmentation_from_svd_weights_overfits_real_lesions(
         lidc, svd_backbone, tmp_path):
     """The "Ours" row at width 4, initialised from the extracted SVD-Net
     backbone, fitted to the training lesion crops of both CTs (24^3 crops,
-    no augmentation, lr 0.05, 12 epochs of 2 iterations)."""
+    no augmentation, lr 0.05, 16 epochs of 2 iterations: the Dice over seeds
+    0-5 lies in 0.69-0.91 per case and 0.93-0.98 global on this machine; 12
+    epochs left seed 0 at 0.46 global on some CPUs)."""
     config = config_path(SEG_SVD)
     nodules = [
         i for i, name in enumerate(lidc['train']) if lidc['labels'][name]
@@ -402,8 +404,8 @@ def test_segmentation_from_svd_weights_overfits_real_lesions(
                 nodules))), 'train_dataloader.dataset.pipeline.1.jitter=0',
         'train_dataloader.dataset.pipeline.2.prob=0',
         'train_dataloader.dataset.pipeline.3.prob=0',
-        'optim_wrapper.optimizer.lr=0.05', 'train_cfg.max_epochs=12',
-        'train_cfg.val_interval=12', 'default_hooks.logger.interval=1',
+        'optim_wrapper.optimizer.lr=0.05', 'train_cfg.max_epochs=16',
+        'train_cfg.val_interval=16', 'default_hooks.logger.interval=1',
         'randomness.seed=0'
     ]
     work_dir = tmp_path / 'seg'
@@ -414,7 +416,7 @@ def test_segmentation_from_svd_weights_overfits_real_lesions(
         proc.stdout + proc.stderr
     records = scalar_logs(work_dir)
     losses = [r['loss'] for r in records if 'loss' in r]
-    assert len(losses) == 24 and np.isfinite(losses).all()
+    assert len(losses) == 32 and np.isfinite(losses).all()
     assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
     # validation on the held-out test crops ran and is a Dice
     val = [r for r in records if 'dice_per_case' in r]
@@ -424,7 +426,7 @@ def test_segmentation_from_svd_weights_overfits_real_lesions(
 
     out = tmp_path / 'metrics.json'
     run_tool([
-        TEST, config, work_dir / 'epoch_12.pth', '--work-dir',
+        TEST, config, work_dir / 'epoch_16.pth', '--work-dir',
         tmp_path / 'seg_test', '--out', out, '--cfg-options', *options,
         'test_dataloader.dataset.split=train',
         'test_dataloader.dataset.indices=[{}]'.format(','.join(
