@@ -214,6 +214,14 @@ def test_seg_inferencer_errors(data, tmp_path):
             DEEPLESION, device='cpu', cfg_options=DEEPLESION_TINY)
     with pytest.raises(ValueError, match='runs mmdet detectors'):
         VolumeDetInferencer(LIDC_SEG, device='cpu', cfg_options=LIDC_TINY)
+    # a segmentor whose test pipeline loads slice stacks
+    stacks = dict(LIDC_TINY, **{
+        'test_dataloader.dataset.pipeline.0':
+        dict(type='LoadDeepLesionSlices')
+    })
+    with pytest.raises(
+            ValueError, match='loads LoadDeepLesionSlices, which gives a'):
+        VolumeSegInferencer(LIDC_SEG, device='cpu', cfg_options=stacks)
 
 
 def test_det_inferencer_deeplesion_config(data, tmp_path):

@@ -275,10 +275,11 @@ class BaseVolumeInferencer(BaseInferencer):
     (:meth:`preprocess` yields collated batches of ``batch_size`` pipeline
     outputs: volumes or slice stacks), gives each input its data samples
     (``_collect``), draws pictures (:meth:`visualize`) and writes and
-    returns the results (:meth:`postprocess`). Subclasses set ``task`` and
-    ``picture_key`` and implement ``_check_model``, ``_pipeline_inputs``
-    (the pipeline inputs of one volume), ``_collect``, ``_task_record``,
-    ``_write_files`` and ``_draw``.
+    returns the results (:meth:`postprocess`). Subclasses set ``task``,
+    ``picture_key``, ``mode`` and ``runs`` and implement ``_model_base``
+    (the toolbox's model class), ``_pipeline_inputs`` (the pipeline inputs
+    of one volume), ``_collect``, ``_task_record``, ``_write_files`` and
+    ``_draw``.
 
     Args:
         model (str | Config | dict | nn.Module): A config (file or object),
@@ -295,6 +296,10 @@ class BaseVolumeInferencer(BaseInferencer):
 
     task = ''
     picture_key = ''
+    #: the pipeline output the model takes: 'volume' or 'stack'
+    mode = ''
+    #: what the inferencer runs, for the error messages
+    runs = ''
     preprocess_kwargs: set = set()
     forward_kwargs: set = set()
     visualize_kwargs: set = {'overlay', 'window'}
@@ -326,6 +331,20 @@ class BaseVolumeInferencer(BaseInferencer):
             show_progress=show_progress)
         self._check_model()
         self.dataset_classes = self._dataset_classes()
+
+    def _check_model(self) -> None:
+        """The model is of the task's toolbox (``_model_base``) and the
+        test pipeline gives what it takes (``mode``)."""
+        name = type(self).__name__
+        if not isinstance(self.model, self._model_base()):
+            raise ValueError(
+                f'{name} runs {self.runs}, but {self.cfg.filename} builds '
+                f'a {type(self.model).__name__}')
+        if self.pipeline_info['mode'] != self.mode:
+            raise ValueError(
+                f'{name} runs {self.runs}; the test pipeline of '
+                f"{self.cfg.filename} loads {self.pipeline_info['loader']}, "
+                f"which gives a {self.pipeline_info['mode']}")
 
     def _init_model(self, cfg: Config, weights: Optional[str],
                     device: str) -> nn.Module:

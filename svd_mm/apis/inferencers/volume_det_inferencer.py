@@ -85,22 +85,16 @@ class VolumeDetInferencer(BaseVolumeInferencer):
 
     task = 'det'
     picture_key = 'pictures'
+    mode = 'stack'
+    runs = 'mmdet detectors on slice stacks (LoadDeepLesionSlices)'
     preprocess_kwargs: set = {'slices'}
     visualize_kwargs: set = {
         'overlay', 'window', 'pred_score_thr', 'max_pictures'
     }
 
-    def _check_model(self) -> None:
+    def _model_base(self) -> type:
         from mmdet.models.detectors import BaseDetector
-        if not isinstance(self.model, BaseDetector):
-            raise ValueError(
-                f'VolumeDetInferencer runs mmdet detectors, but '
-                f'{self.cfg.filename} builds a {type(self.model).__name__}')
-        if self.pipeline_info['mode'] != 'stack':
-            raise ValueError(
-                'A detector with a test pipeline loading '
-                f"{self.pipeline_info['loader']} is not supported: "
-                'detection runs on slice stacks (LoadDeepLesionSlices)')
+        return BaseDetector
 
     def preprocess(self,
                    cases: List[dict],

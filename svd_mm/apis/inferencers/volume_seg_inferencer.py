@@ -80,6 +80,8 @@ class VolumeSegInferencer(BaseVolumeInferencer):
 
     task = 'seg'
     picture_key = 'overlay'
+    mode = 'volume'
+    runs = 'mmseg segmentors on whole volumes'
     preprocess_kwargs: set = {'gt'}
 
     def __init__(self,
@@ -97,17 +99,9 @@ class VolumeSegInferencer(BaseVolumeInferencer):
             self.sliding_window = self._slide_over_volume(
                 self.pipeline_info['crop_size'], overlap)
 
-    def _check_model(self) -> None:
+    def _model_base(self) -> type:
         from mmseg.models.segmentors import BaseSegmentor
-        if not isinstance(self.model, BaseSegmentor):
-            raise ValueError(
-                f'VolumeSegInferencer runs mmseg segmentors, but '
-                f'{self.cfg.filename} builds a {type(self.model).__name__}')
-        if self.pipeline_info['mode'] != 'volume':
-            raise ValueError(
-                'A segmentor with a test pipeline loading '
-                f"{self.pipeline_info['loader']} is not supported: "
-                'segmentation runs on whole volumes')
+        return BaseSegmentor
 
     def _slide_over_volume(self, crop_size: Sequence[int],
                            overlap: float) -> dict:
