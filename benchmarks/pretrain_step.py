@@ -274,7 +274,7 @@ def run_worker(name: str, size: int, iters: int, warmup: int, batch: int,
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     _, kind, task = MODELS[name]
     data = (make_seg_batch if task == 'seg' else make_batch)(kind, size,
-                                                              batch)
+                                                             batch)
 
     def sync():
         if device.startswith('cuda'):

@@ -1,4 +1,5 @@
-"""Every toolbox scope finds svd_mm's generic modules through custom_imports."""
+"""Every toolbox scope finds svd_mm's generic modules through
+custom_imports."""
 import importlib
 import subprocess
 import sys

@@ -168,14 +168,6 @@ def config_path(name):
     return osp.join(CONFIG_DIR, name)
 
 
-
-
-
-
-
-
-
-
 def find_norm_cfgs(cfg, path='model'):
     """(path, norm_cfg) of every ``norm_cfg`` in a nested config."""
     found = []

@@ -20,7 +20,7 @@ from mmengine.runner import Runner
 
 import svd_mm  # noqa: F401
 from svd_mm.testing.data_cache import (fetch_pyradiomics_ct,
-                                     layout_classification_set)
+                                       layout_classification_set)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # The demo config is the real Table II config shrunk to width 8, 64x64 crops.

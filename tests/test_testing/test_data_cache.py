@@ -5,8 +5,8 @@ import pytest
 
 from svd_mm.testing import data_cache
 from svd_mm.testing.data_cache import (fetch_foolbox_images,
-                                     fetch_package_files, get_cache_dir,
-                                     layout_classification_set)
+                                       fetch_package_files, get_cache_dir,
+                                       layout_classification_set)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from svd_mm.testing.data_cache import fetch_pyradiomics_ct
 from svd_mm.testing.deeplesion_layout import (DL_INFO_COLUMNS,
-                                            build_deeplesion_layout_from_ct)
+                                              build_deeplesion_layout_from_ct)
 
 
 @pytest.fixture(scope='module')

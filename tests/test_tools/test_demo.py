@@ -42,7 +42,8 @@ def test_demo_tiny_end_to_end(tmp_path):
         assert summary['finetune_heldout_metrics'][name] == metrics
 
     report = (out / 'report.md').read_text()
-    assert '| Scratch |' in report and '| SVD-Net (VDT pre-trained) |' in report
+    assert '| Scratch |' in report
+    assert '| SVD-Net (VDT pre-trained) |' in report
 
     pictures = summary['pictures']
     assert 'curves' in pictures

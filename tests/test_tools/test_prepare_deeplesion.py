@@ -8,7 +8,7 @@ import pytest
 
 from svd_mm.testing.tools import load_script
 from svd_mm.testing.deeplesion_layout import (DL_INFO_COLUMNS,
-                                            build_deeplesion_layout_from_ct)
+                                              build_deeplesion_layout_from_ct)
 
 SCRIPT = (Path(__file__).resolve().parents[2] / 'tools' /
           'dataset_converters' / 'prepare_deeplesion.py')

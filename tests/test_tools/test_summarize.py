@@ -338,7 +338,8 @@ def test_summarize_paper_table4_p_values(tmp_path, capsys):
         'binary/auc': ours_auc, 'binary/f1': [0.72, 0.73, 0.71]})
     scratch = _fake_runs(tmp_path, 'scratch', {
         'binary/auc': scratch_auc, 'binary/f1': [0.70, 0.71, 0.72]})
-    cls = 'configs/lidc/cls/cls3d_r3d18-{}_gap-linear_4xb32-100e_lidc-cls-48.py'
+    cls = ('configs/lidc/cls/'
+           'cls3d_r3d18-{}_gap-linear_4xb32-100e_lidc-cls-48.py')
     _repeats_json(ours, cls.format('svd-in1k'))
     _repeats_json(scratch, cls.format('scratch'))
     rows = summarize.main([f'Ours={ours}', f'Scratch={scratch}', '--paper'])

@@ -25,10 +25,11 @@ paper reports, the table then shows your mean ± std in the paper's unit
 (e.g. AUC in %), the paper's value (± std), the difference, your t-test
 p-value and the paper's (printed for the table's main metric only)::
 
-    python tools/analysis/summarize.py \\
-        Ours=work_dirs/cls3d_r3d18-svd-in1k_gap-linear_4xb32-100e_lidc-cls-48 \\
-        Scratch=work_dirs/cls3d_r3d18-scratch_gap-linear_4xb32-100e_lidc-cls-48 \\
-        --reference Ours --metrics binary/auc --paper
+    # work dirs of run_repeats.py on the LIDC classification configs
+    # cls3d_r3d18-{svd-in1k,scratch}_gap-linear_4xb32-100e_lidc-cls-48.py
+    python tools/analysis/summarize.py Ours=work_dirs/ours \\
+        Scratch=work_dirs/scratch --reference Ours --metrics binary/auc \\
+        --paper
 """
 import argparse
 import csv

@@ -145,7 +145,7 @@ class GenesisUNet3DBackbone(BaseModule):
         b = base_channels
         channels = in_channels
         for level, name in enumerate(
-            ('down_tr64', 'down_tr128', 'down_tr256', 'down_tr512')):
+                ('down_tr64', 'down_tr128', 'down_tr256', 'down_tr512')):
             self.add_module(
                 name,
                 GenesisDown(channels, b * 2**level, b * 2**(level + 1), level

@@ -236,7 +236,7 @@ def genesis_layout(base=32,
 
     channels = in_channels
     for level, name in enumerate(
-        ('down_tr64', 'down_tr128', 'down_tr256', 'down_tr512')):
+            ('down_tr64', 'down_tr128', 'down_tr256', 'down_tr512')):
         lu_conv(f'{name}.ops.0', channels, base * 2**level)
         lu_conv(f'{name}.ops.1', base * 2**level, base * 2**level * 2)
         channels = base * 2**level * 2
