@@ -144,6 +144,28 @@ def test_crop_trained_config_over_whole_ct(data, tmp_path):
         assert cfg.test_dataloader.dataset.pipeline[1].type == 'CenterCrop3D'
 
 
+def test_infer_tool_crop_trained_lidc_model_on_whole_ct(data, tmp_path):
+    """tools/infer.py with the LIDC config (tests 48^3 crops) and its
+    checkpoint on the whole lung1 CT (NRRD): the mask has the CT's shape
+    and geometry."""
+    from svd_mm.testing.tools import load_script
+    infer = load_script(osp.join(REPO, 'tools', 'infer.py'))
+    options = [f'{key}={value}' for key, value in LIDC_TINY.items()]
+    infer.main([
+        LIDC_SEG, data['files']['lidc_ckpt'], data['files']['ct'], '--out',
+        str(tmp_path), '--device', 'cpu', '--overlap', '0.1',
+        '--cfg-options', *options
+    ])
+    (summary, ) = tmp_path.glob('*_result.json')
+    with open(summary) as f:
+        summary = json.load(f)
+    assert summary['sliding_window']['stride'] == [43, 43, 43]
+    volume = read_volume(data['files']['ct'])
+    mask = read_volume(summary['files']['mask'])
+    assert mask.shape == volume.shape == (48, 512, 512)
+    np.testing.assert_allclose(mask.affine, volume.affine, rtol=0, atol=1e-9)
+
+
 def test_seg_inferencer_api(data, tmp_path):
     """Several inputs (files, a DICOM series, a Volume), batches, ground
     truths, data samples; volumes shorter than the window are padded."""
