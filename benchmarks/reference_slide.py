@@ -76,28 +76,12 @@ def gaussian_weight(crop_size: Sequence[int],
                     sigma_scale: float = 0.125,
                     device=None,
                     dtype=torch.float32) -> Tensor:
-    """Gaussian importance weights of a window.
-
-    Args:
-        crop_size (Sequence[int]): (D, H, W) of the window.
-        sigma_scale (float): Standard deviation over window length.
-            Defaults to 0.125.
-        device (torch.device, optional): Device of the weights.
-        dtype (torch.dtype): dtype of the weights.
-
-    Returns:
-        Tensor: (D, H, W) weights
-        ``exp(-sum_a (x_a - (n_a - 1) / 2)^2 / (2 (sigma_scale n_a)^2))``
-        divided by their maximum; weights that underflow to 0 are set to
-        the smallest positive one.
-    """
-    weight = torch.ones((), dtype=torch.float64)
-    for gauss in _axis_gaussians(crop_size, sigma_scale):
-        weight = weight.unsqueeze(-1) * gauss
-    weight = weight.to(dtype)
-    positive = weight[weight > 0]
-    weight = weight.clamp_min(positive.min())
-    return weight.to(device)
+    """The window's Gaussian weights: ``EncoderDecoder3D.gaussian_weight``,
+    which the MONAI-based path still uses (the same function then and
+    now)."""
+    from svd_mm.models.segmentors import EncoderDecoder3D
+    return EncoderDecoder3D.gaussian_weight(crop_size, sigma_scale, device,
+                                            dtype)
 
 
 def _axis_weight_sums(padded: Triple, crop_size: Triple,

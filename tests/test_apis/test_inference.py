@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from svd_mm.apis import build_volume_pipeline, inference_volume, init_model
+from svd_mm.testing.ct_crops import lesion_crop
 from svd_mm.testing.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import Volume, read_volume, write_volume
 
@@ -140,30 +141,21 @@ def data(tmp_path_factory):
     MetaImage; its lesion mask; a DICOM series of CT_small copies; the
     tiny models."""
     root = tmp_path_factory.mktemp('inference')
-    case = fetch_pyradiomics_ct()[0]
-    volume = read_volume(case['image'])
-    label = read_volume(case['label']).array
-    d, h, w = (int(v) for v in np.argwhere(label > 0).mean(0))
-    origin = (d - 5, h - 24, w - 28)
-    affine = volume.affine.copy()
-    affine[:3, 3] = volume.dhw_to_ras(origin)
-    window = tuple(slice(o, o + s) for o, s in zip(origin, (10, 48, 56)))
-    crop = Volume(volume.array[window], affine)
+    crop, label = lesion_crop((10, 48, 56))
     files = {}
     for fmt, suffix in (('nrrd', '.nrrd'), ('nifti', '.nii.gz'),
                         ('mhd', '.mhd'), ('mha', '.mha')):
         files[fmt] = write_volume(
             crop, str(root / f'lung1_crop{suffix}'), dtype=np.int16)
     files['label'] = write_volume(
-        Volume(label[window], affine), str(root / 'lung1_label.nrrd'),
-        dtype=np.uint8)
+        label, str(root / 'lung1_label.nrrd'), dtype=np.uint8)
     files['dicom'] = _dicom_series(str(root / 'ct_small_series'), 5)
     seg_cfg, seg_ckpt = _save_model(
         SEG_CONFIG, str(root), 'tiny_seg',
         dict(dataset_meta=dict(classes=['background', 'lesion'])))
     return dict(
         root=root, files=files, seg=(seg_cfg, seg_ckpt), crop=crop,
-        label=label[window])
+        label=label.array)
 
 
 def _dicom_series(folder, num, series_uid=None):

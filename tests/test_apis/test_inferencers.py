@@ -16,8 +16,9 @@ from mmseg.structures import SegDataSample
 
 from svd_mm.apis import VolumeDetInferencer, VolumeSegInferencer, init_model
 from svd_mm.testing import dicom_series_from, pydicom_test_file
+from svd_mm.testing.ct_crops import lesion_crop
 from svd_mm.testing.data_cache import fetch_pyradiomics_ct
-from svd_mm.utils.medical_io import Volume, read_volume, write_volume
+from svd_mm.utils.medical_io import read_volume, write_volume
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 LIDC_SEG = osp.join(REPO, 'configs', 'lidc', 'seg',
@@ -71,22 +72,13 @@ def data(tmp_path_factory):
     lesion mask, a DICOM series of 4 CT_small slices, and a checkpoint of
     the tiny LIDC model."""
     root = tmp_path_factory.mktemp('inferencers')
-    case = fetch_pyradiomics_ct()[0]
-    volume = read_volume(case['image'])
-    label = read_volume(case['label']).array
-    d, h, w = (int(v) for v in np.argwhere(label > 0).mean(0))
-    origin = (d - 5, h - 24, w - 28)
-    affine = volume.affine.copy()
-    affine[:3, 3] = volume.dhw_to_ras(origin)
-    window = tuple(slice(o, o + s) for o, s in zip(origin, (10, 48, 56)))
-    crop = Volume(volume.array[window], affine)
-    files = dict(ct=case['image'])
+    crop, label = lesion_crop((10, 48, 56))
+    files = dict(ct=fetch_pyradiomics_ct()[0]['image'])
     for fmt in ('nrrd', 'mha'):
         files[fmt] = write_volume(
             crop, str(root / f'lung1_crop.{fmt}'), dtype=np.int16)
     files['label'] = write_volume(
-        Volume(label[window], affine), str(root / 'lung1_label.nii.gz'),
-        dtype=np.uint8)
+        label, str(root / 'lung1_label.nii.gz'), dtype=np.uint8)
     files['dicom'] = str(root / 'ct_small')
     dicom_series_from(
         pydicom_test_file('CT_small.dcm'), files['dicom'],
@@ -94,7 +86,7 @@ def data(tmp_path_factory):
     files['lidc_ckpt'] = _save_checkpoint(
         LIDC_SEG, LIDC_TINY, str(root / 'lidc_tiny.pth'),
         dict(dataset_meta=dict(classes=['background', 'nodule'])))
-    return dict(files=files, crop=crop, label=label[window])
+    return dict(files=files, crop=crop, label=label.array)
 
 
 def test_crop_trained_config_over_whole_ct(data, tmp_path):

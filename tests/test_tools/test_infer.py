@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from svd_mm.testing import dicom_series_from, pydicom_test_file
-from svd_mm.testing.data_cache import fetch_pyradiomics_ct
+from svd_mm.testing.ct_crops import lesion_crop
 from svd_mm.testing.tools import load_script
-from svd_mm.utils.medical_io import Volume, read_volume, write_volume
+from svd_mm.utils.medical_io import read_volume, write_volume
 
 TOOL = Path(__file__).parents[2] / 'tools' / 'infer.py'
 infer = load_script(TOOL, 'infer_tool')
@@ -53,20 +53,10 @@ def files(tmp_path_factory):
     lesion mask, and a tiny model."""
     from svd_mm.apis import init_model
     root = tmp_path_factory.mktemp('infer_tool')
-    case = fetch_pyradiomics_ct()[0]
-    volume = read_volume(case['image'])
-    label = read_volume(case['label']).array
-    d, h, w = (int(v) for v in np.argwhere(label > 0).mean(0))
-    origin = (d - 4, h - 20, w - 24)
-    affine = volume.affine.copy()
-    affine[:3, 3] = volume.dhw_to_ras(origin)
-    window = tuple(slice(o, o + s) for o, s in zip(origin, (8, 40, 48)))
-    image = write_volume(
-        Volume(volume.array[window], affine), str(root / 'lung1.nrrd'),
-        dtype=np.int16)
+    crop, label = lesion_crop((8, 40, 48))
+    image = write_volume(crop, str(root / 'lung1.nrrd'), dtype=np.int16)
     mask = write_volume(
-        Volume(label[window], affine), str(root / 'lung1_mask.nii.gz'),
-        dtype=np.uint8)
+        label, str(root / 'lung1_mask.nii.gz'), dtype=np.uint8)
     config = root / 'tiny_seg.py'
     config.write_text(CONFIG)
     torch.manual_seed(0)

@@ -9,6 +9,7 @@ import pydicom
 import pytest
 
 from svd_mm.testing import dicom_series_from, pydicom_test_file
+from svd_mm.testing.ct_crops import lesion_crop
 from svd_mm.testing.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import (LPS_TO_RAS, Volume, read_dicom_series,
                                      read_volume, volume_stem, write_mask,
@@ -30,14 +31,9 @@ def lung1():
 @pytest.fixture(scope='module')
 def crop(lung1):
     """A (10, 40, 48) crop of lung1 around its lesion, with its geometry."""
-    volume = read_volume(lung1['image'])
-    label = read_volume(lung1['label']).array
-    d, h, w = (int(v) for v in np.argwhere(label > 0).mean(0))
-    origin = (d - 5, h - 20, w - 24)
-    affine = volume.affine.copy()
-    affine[:3, 3] = volume.dhw_to_ras(origin)
-    window = tuple(slice(o, o + s) for o, s in zip(origin, (10, 40, 48)))
-    return Volume(volume.array[window], affine, source='crop')
+    image, _ = lesion_crop((10, 40, 48))
+    image.source = 'crop'
+    return image
 
 
 def test_read_real_nrrd(lung1):
