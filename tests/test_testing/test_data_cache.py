@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import mmcv
 import pytest
@@ -64,3 +65,22 @@ def test_layout_classification_set(tmp_path):
     name, label = lines[0].split()
     assert (tmp_path / 'set' / 'images' / name).exists()
     assert int(label) == int(name.rsplit('_', 1)[-1].split('.')[0])
+
+
+def test_fetch_tool_fills_the_cache(private_cache, capsys):
+    """tools/misc/fetch_test_data.py fetches (here: from the seeded
+    artefact) and unpacks the named packages; an unknown name is an
+    error."""
+    from svd_mm.testing.tools import load_script
+    tool = load_script(
+        str(Path(__file__).parents[2] / 'tools' / 'misc' /
+            'fetch_test_data.py'))
+    files = tool.main(['foolbox', '--cache-dir', str(private_cache)])
+    assert files == fetch_package_files('foolbox', str(private_cache))
+    assert len(files) > 40  # 20 ImageNet, 20 CIFAR-10 photos and more
+    assert all(f.is_file() and private_cache in f.parents for f in files)
+    assert f'foolbox: {len(files)} files in {private_cache}' in \
+        capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        tool.main(['imagenet-full', '--cache-dir', str(private_cache)])
+    assert "unknown packages ['imagenet-full']" in capsys.readouterr().err
