@@ -81,6 +81,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from svd_mm.testing.process_memory import proc_status_kib, reset_peak_rss
 from svd_mm.testing.tools import load_script
 
 # the depth fold is a performance experiment no config uses: it lives beside
@@ -472,17 +473,6 @@ def conv_ceiling(device: str,
 # --------------------------------------------------------------------------
 # memory (fresh subprocess per row)
 # --------------------------------------------------------------------------
-def _proc_status_kib(key: str) -> Optional[int]:
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith(key + ':'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def _memory_worker(spec: dict) -> dict:
     """Peak memory (MiB) above the state after building; see module doc."""
     torch.set_num_threads(spec['threads'])
@@ -500,16 +490,11 @@ def _memory_worker(spec: dict) -> dict:
         return dict(
             peak_mib=(torch.cuda.max_memory_allocated() - base) / 2**20,
             method='cuda.max_memory_allocated')
-    base = _proc_status_kib('VmRSS')
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')  # reset VmHWM to the current RSS
-        method = 'VmHWM'
-    except OSError:
-        method = 'VmHWM (not reset: lower bound)'
+    base = proc_status_kib('VmRSS')
+    method = reset_peak_rss()
     for _ in range(2):
         step()
-    peak = _proc_status_kib('VmHWM')
+    peak = proc_status_kib('VmHWM')
     if base is None or peak is None:
         return dict(peak_mib=float('nan'), method='unavailable')
     return dict(peak_mib=(peak - base) / 1024, method=method)

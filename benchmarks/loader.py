@@ -170,14 +170,6 @@ def _digest(sample) -> str:
 # --------------------------------------------------------------------------
 # the worker: one row, in a fresh process
 # --------------------------------------------------------------------------
-def _status_kib(key: str) -> Optional[int]:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(key + ':'):
-                return int(line.split()[1])
-    return None
-
-
 def _io_read_bytes() -> Optional[int]:
     try:
         with open('/proc/self/io') as f:
@@ -268,24 +260,20 @@ def run_row(spec: dict) -> dict:
 
     from svd_mm.testing.page_cache import (evict_file, page_cache_supported,
                                            resident_bytes)
+    from svd_mm.testing.process_memory import proc_status_kib, reset_peak_rss
     torch.set_num_threads(1)
     sample = make_sampler(spec)
     files = [p for case in spec['cases'] for p in case.values()]
     _cache_files(files)
     sample(0)  # warm-up
-    base = _status_kib('VmRSS')
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')  # reset VmHWM to the current RSS
-        rss_method = 'VmHWM'
-    except OSError:
-        rss_method = 'VmHWM (not reset: lower bound)'
+    base = proc_status_kib('VmRSS')
+    rss_method = reset_peak_rss()
     digests = []
     for s in range(spec['samples']):
         data, _, _ = sample(s)
         if spec['row'] != 'monai':
             digests.append(_digest(data))
-    peak = _status_kib('VmHWM')
+    peak = proc_status_kib('VmHWM')
     out = dict(
         row=spec['row'],
         peak_rss_mib=(peak - base) / 1024,

@@ -234,25 +234,15 @@ def build_model(name: str, size: int = 512):
     return cfg, model
 
 
-def _proc_status_kib(key: str) -> Optional[int]:
-    """A ``kB`` field of ``/proc/self/status``, or None."""
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith(key + ':'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def _rss_mib() -> Optional[float]:
-    kib = _proc_status_kib('VmRSS')
+    from svd_mm.testing.process_memory import proc_status_kib
+    kib = proc_status_kib('VmRSS')
     return None if kib is None else kib / 1024
 
 
 def _peak_rss_mib() -> float:
-    kib = _proc_status_kib('VmHWM')
+    from svd_mm.testing.process_memory import proc_status_kib
+    kib = proc_status_kib('VmHWM')
     if kib is None:  # Linux reports ru_maxrss in KiB
         kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kib / 1024

@@ -83,6 +83,7 @@ from typing import Tuple
 import numpy as np
 import torch
 
+from svd_mm.testing.process_memory import proc_status_kib, reset_peak_rss
 from svd_mm.testing.tools import load_script
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -328,17 +329,6 @@ def make_runner(model, name, inputs):
     return run
 
 
-def _status_kib(key: str):
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith(key + ':'):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 def cpu_peak_worker(spec_path: str) -> None:
     """Fresh process: peak RSS of one row above the RSS before it."""
     spec = torch.load(spec_path, weights_only=True)
@@ -356,16 +346,11 @@ def cpu_peak_worker(spec_path: str) -> None:
         roi = tuple(model.test_cfg['crop_size'])
         model.encode_decode(inputs[:, :, :roi[0], :roi[1], :roi[2]].clone(),
                             [dict()])
-        base = _status_kib('VmRSS')
-        try:
-            with open('/proc/self/clear_refs', 'w') as f:
-                f.write('5')  # reset VmHWM to the current RSS
-            method = 'VmHWM'
-        except OSError:
-            method = 'VmHWM (not reset: lower bound)'
+        base = proc_status_kib('VmRSS')
+        method = reset_peak_rss()
         out = run()
         del out
-    peak = _status_kib('VmHWM')
+    peak = proc_status_kib('VmHWM')
     if base is None or peak is None:
         print(json.dumps(dict(peak_mib=float('nan'), method='unavailable')))
     else:
