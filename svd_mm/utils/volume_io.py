@@ -46,7 +46,8 @@ import numpy as np
 
 __all__ = [
     'Volume', 'LPS_TO_RAS', 'read_nifti', 'write_nifti', 'check_affine',
-    'affine_spacing', 'make_geometry', 'same_geometry',
+    'affine_spacing', 'make_geometry', 'same_geometry', 'load_nifti_image',
+    'check_finite_voxels',
     'window_intensity', 'resample_slice_spacing', 'preprocess_ct_image',
     'preprocess_label', 'resample_to_geometry', 'save_prediction_nifti',
     'interpolation_weights', 'blend', 'resample_axis',
@@ -268,6 +269,52 @@ class Volume:
                 f'source={self.source!r})')
 
 
+def load_nifti_image(path: str):
+    """nibabel's image of a NIfTI file, its header read and its voxels not.
+
+    Args:
+        path (str): A ``.nii`` or ``.nii.gz`` file.
+
+    Returns:
+        nibabel.Nifti1Image: The image (``dataobj`` reads the voxels).
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: If the file is empty or not a NIfTI image; the message
+            names the file.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'NIfTI file {path} does not exist')
+    if osp.getsize(path) == 0:
+        raise ValueError(f'NIfTI file {path} is empty (0 bytes)')
+    try:
+        return _nibabel().load(path)
+    except Exception as e:
+        raise ValueError(f'Cannot read {path} as a NIfTI volume: '
+                         f'{type(e).__name__}: {e}') from e
+
+
+def check_finite_voxels(array: np.ndarray, path: str,
+                        part: str = '') -> np.ndarray:
+    """Reject NaN / inf voxels of a float array read from ``path``.
+
+    Args:
+        array (np.ndarray): Voxels (integer arrays pass unchecked).
+        path (str): Their file, named in the error.
+        part (str): Appended to the count in the error, e.g. ``' read'``
+            for a box of the file. Defaults to ''.
+
+    Returns:
+        np.ndarray: ``array``.
+    """
+    if np.issubdtype(array.dtype, np.floating):
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise ValueError(f'{path} has {bad} NaN or infinite voxels (of '
+                             f'{array.size}{part})')
+    return array
+
+
 def read_nifti(path: str, check_finite: bool = True) -> Volume:
     """Read a 3D NIfTI file as a (D, H, W) :class:`Volume`.
 
@@ -291,13 +338,8 @@ def read_nifti(path: str, check_finite: bool = True) -> Volume:
             axis of size 0 or (with ``check_finite``) non-finite voxels. The
             message names the file.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'NIfTI file {path} does not exist')
-    if osp.getsize(path) == 0:
-        raise ValueError(f'NIfTI file {path} is empty (0 bytes)')
-    nib = _nibabel()
+    img = load_nifti_image(path)
     try:
-        img = nib.load(path)
         data = np.asanyarray(img.dataobj)
     except Exception as e:
         raise ValueError(f'Cannot read {path} as a NIfTI volume: '
@@ -310,11 +352,8 @@ def read_nifti(path: str, check_finite: bool = True) -> Volume:
                          'a 3D volume (i, j, k)')
     if 0 in data.shape:
         raise ValueError(f'{path} holds an empty volume of shape {shape}')
-    if check_finite and np.issubdtype(data.dtype, np.floating):
-        bad = int(data.size - np.count_nonzero(np.isfinite(data)))
-        if bad:
-            raise ValueError(f'{path} has {bad} NaN or infinite voxels (of '
-                             f'{data.size})')
+    if check_finite:
+        check_finite_voxels(data, path)
     # always a copy: the data may be a memory map of the file, which must
     # not outlive this call (the file may be overwritten later)
     array = np.array(data.transpose(2, 1, 0), order='C')

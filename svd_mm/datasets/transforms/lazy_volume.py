@@ -21,7 +21,8 @@ from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
-from svd_mm.utils.volume_io import Geometry, make_geometry
+from svd_mm.utils.volume_io import (Geometry, check_finite_voxels,
+                                    load_nifti_image, make_geometry)
 
 __all__ = [
     'LazyNiftiVolume', 'open_nifti_lazy', 'materialize_lazy_volumes',
@@ -29,6 +30,13 @@ __all__ = [
 ]
 
 Convert = Callable[[np.ndarray, str], np.ndarray]
+
+
+def _clamp(key: slice, size: int) -> slice:
+    """``key`` with its bounds within an axis of ``size``: the same
+    elements."""
+    start, stop, step = key.indices(size)
+    return slice(start, None if stop < 0 else stop, step)
 
 
 class LazyNiftiVolume:
@@ -188,23 +196,15 @@ class LazyNiftiVolume:
         return out
 
     def _read_proxy(self, box: tuple) -> np.ndarray:
-        """Read a (D, H, W) box through nibabel's proxy: the box's bounds
-        with step 1 (nibabel cannot seek backwards), then its steps."""
-        bounds, picks = [], []
-        for k, size in zip(box, self._spatial):
-            if isinstance(k, slice):
-                index = np.arange(size)[k]
-                low = int(index.min()) if index.size else 0
-                high = int(index.max()) + 1 if index.size else 0
-                bounds.append(slice(low, high))
-                picks.append(index - low)
-            else:
-                bounds.append(k)
-        out = np.asarray(self._proxy[tuple(reversed(bounds)) +
-                                     (0, ) * self._trailing]).T
-        for axis, pick in enumerate(picks):  # the sliced axes, in order
-            out = np.take(out, pick, axis=axis)
-        return np.ascontiguousarray(out)  # (i, j, k) -> (k, j, i)
+        """Read a (D, H, W) box through nibabel's proxy; slice bounds are
+        clamped to the axes first, as numpy does (nibabel's reader seeks
+        to a start before the file's data and fails)."""
+        box = tuple(
+            _clamp(k, size) if isinstance(k, slice) else k
+            for k, size in zip(box, self._spatial))
+        out = np.asarray(self._proxy[tuple(reversed(box)) +
+                                     (0, ) * self._trailing])
+        return np.ascontiguousarray(out.T)  # (i, j, k) -> (k, j, i)
 
     def __getitem__(self, key) -> np.ndarray:
         """Read the box ``key`` (ints and slices over the presented axes)."""
@@ -281,21 +281,12 @@ def open_nifti_lazy(path: str,
         tuple[LazyNiftiVolume, dict]: The view and the geometry of the
         (D, H, W) grid (:func:`~svd_mm.utils.volume_io.make_geometry`).
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'NIfTI file {path} does not exist')
     if not str(path).lower().endswith('.nii'):
         raise ValueError(f'{path} is not an uncompressed .nii file; read '
                          'it whole with svd_mm.utils.volume_io.read_nifti')
-    size = osp.getsize(path)
-    if size == 0:
-        raise ValueError(f'NIfTI file {path} is empty (0 bytes)')
+    img = load_nifti_image(path)
     import nibabel as nib
     from nibabel.arrayproxy import ArrayProxy
-    try:
-        img = nib.load(path)
-    except Exception as e:
-        raise ValueError(f'Cannot read {path} as a NIfTI volume: '
-                         f'{type(e).__name__}: {e}') from e
     proxy = img.dataobj
     if not isinstance(img, nib.Nifti1Image) or \
             not isinstance(proxy, ArrayProxy):
@@ -306,6 +297,7 @@ def open_nifti_lazy(path: str,
         raise ValueError(f'{path} holds an empty volume of shape {shape}')
     needed = int(proxy.offset) + int(np.prod(shape)) * np.dtype(
         proxy.dtype).itemsize
+    size = osp.getsize(path)
     if size < needed:
         raise ValueError(
             f'NIfTI file {path} is truncated: {size} bytes, but its header '
@@ -342,9 +334,4 @@ def materialize_lazy_volumes(results: dict,
 
 def check_finite_box(box: np.ndarray, path: str) -> np.ndarray:
     """Reject NaN / inf voxels of a float box (``convert`` of images)."""
-    if np.issubdtype(box.dtype, np.floating):
-        bad = int(box.size - np.count_nonzero(np.isfinite(box)))
-        if bad:
-            raise ValueError(f'{path} has {bad} NaN or infinite voxels (of '
-                             f'{box.size} read)')
-    return box
+    return check_finite_voxels(box, path, ' read')
