@@ -75,10 +75,10 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmengine.config import Config
 from mmengine.runner import CheckpointLoader
-from mmengine.utils import mkdir_or_exist
 
 import svd_mm  # noqa: F401  (allow-list and safe checkpoint loader)
 from svd_mm.apis import add_verbose_argument, filter_known_warnings
+from svd_mm.utils.checkpoint_safety import save_checkpoint_atomic
 
 #: (block, blocks per stage) -> depth of the ResNets MONAI and svd_mm share.
 DEPTHS = {
@@ -424,9 +424,7 @@ def export_backbone(src: str,
             same_features=None if differences is None else not differences,
             differences=differences,
             checked_with_monai=check_loads_into_monai(out, kwargs))
-    if osp.dirname(dst):
-        mkdir_or_exist(osp.dirname(dst))
-    torch.save(out, dst)
+    save_checkpoint_atomic(out, dst)
     with open(osp.splitext(dst)[0] + '.json', 'w') as f:
         json.dump(report, f, indent=1)
     return report
