@@ -269,7 +269,7 @@ def make_runner(model, name, inputs):
     MONAI), ``own`` (svd_mm's former implementation,
     ``benchmarks/reference_slide.py``) and ``monai`` (the direct call).
     The network is looked up on ``model`` at each call, so that
-    :func:`time_overhead` can swap it.
+    :func:`stand_in` can swap it.
     """
     from monai.inferers import sliding_window_inference
 
@@ -418,16 +418,6 @@ def stand_in(model, cheap: bool = True):
         yield model
     finally:
         del model.encode_decode  # back to the class's method
-
-
-def time_overhead(model, runners, names, repeat, device):
-    """Median seconds of each row with :func:`cheap_predictor` in place of
-    the network (all three methods call ``model.encode_decode``)."""
-    with stand_in(model), torch.no_grad():
-        for name in names:
-            runners[name]()
-        times = _time_rows(runners, names, repeat, device)
-    return {n: statistics.median(t) for n, t in times.items()}
 
 
 def _sync(device):

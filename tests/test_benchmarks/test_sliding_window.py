@@ -106,8 +106,10 @@ def test_cheap_predictor_is_restored(bench):
             dict(inputs=[torch.from_numpy(volume)]), False)['inputs']
     names = ['svd_mm:constant', 'own:constant', 'monai:constant']
     runners = {n: bench.make_runner(model, n, inputs) for n in names}
-    times = bench.time_overhead(model, runners, names, 1, 'cpu')
-    assert set(times) == set(names) and min(times.values()) > 0
+    with bench.stand_in(model), torch.no_grad():
+        assert 'encode_decode' in vars(model)  # the stand-in
+        times = bench._time_rows(runners, names, 1, 'cpu')
+    assert set(times) == set(names) and min(min(t) for t in times.values()) > 0
     assert 'encode_decode' not in vars(model)
     with torch.no_grad():
         outputs = {name: runners[name]() for name in names}
