@@ -200,7 +200,7 @@ class VolumeDetInferencer(BaseVolumeInferencer):
         chosen = sorted(best, key=lambda k: -best[k])[:max_pictures]
         if not chosen:  # show that nothing was found
             chosen = [case['key_slices'][len(case['key_slices']) // 2]]
-        paths = []
+        paths, unit = [], intensity_unit(volume)
         for k in sorted(chosen):
             dets = [d for d in detections if d['slice_index'] == k]
             paths.append(
@@ -218,5 +218,5 @@ class VolumeDetInferencer(BaseVolumeInferencer):
                     window=window,
                     title=f'{osp.basename(volume.source)}: key slice {k} '
                     f'of {volume.shape[0]}',
-                    unit=intensity_unit(volume)))
+                    unit=unit))
         return paths

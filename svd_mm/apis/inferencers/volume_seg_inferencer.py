@@ -9,7 +9,7 @@ from mmengine.config import ConfigDict
 from mmengine.logging import print_log
 
 from svd_mm.utils.medical_io import Volume, read_volume, write_mask
-from svd_mm.utils.volume_io import resample_to_geometry
+from svd_mm.utils.volume_io import resample_to_geometry, same_geometry
 
 from .base_volume_inferencer import BaseVolumeInferencer, intensity_unit
 
@@ -183,8 +183,7 @@ class VolumeSegInferencer(BaseVolumeInferencer):
                 f'The model predicted a (D, H, W) {tuple(pred.shape)} mask '
                 f"for the {tuple(grid['shape'])} volume of the loader; the "
                 'test pipeline must keep the volume whole for inference')
-        if np.allclose(np.asarray(grid['affine']), volume.affine,
-                       atol=1e-6) and tuple(grid['shape']) == volume.shape:
+        if same_geometry(grid, volume.geometry, atol=1e-6):
             mask = pred
         else:  # e.g. resampled to 1 mm slices: back onto the input grid
             mask = resample_to_geometry(
