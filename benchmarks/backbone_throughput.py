@@ -81,7 +81,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from svd_mm.testing.process_memory import proc_status_kib, reset_peak_rss
+from svd_mm.testing.process_memory import peak_rss_above
 from svd_mm.testing.tools import load_script
 
 # the depth fold is a performance experiment no config uses: it lives beside
@@ -490,14 +490,10 @@ def _memory_worker(spec: dict) -> dict:
         return dict(
             peak_mib=(torch.cuda.max_memory_allocated() - base) / 2**20,
             method='cuda.max_memory_allocated')
-    base = proc_status_kib('VmRSS')
-    method = reset_peak_rss()
-    for _ in range(2):
-        step()
-    peak = proc_status_kib('VmHWM')
-    if base is None or peak is None:
-        return dict(peak_mib=float('nan'), method='unavailable')
-    return dict(peak_mib=(peak - base) / 1024, method=method)
+    with peak_rss_above() as memory:
+        for _ in range(2):
+            step()
+    return memory
 
 
 def measure_memory(spec: dict) -> dict:

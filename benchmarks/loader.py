@@ -160,9 +160,10 @@ def monai_pipeline(first_crop: Sequence[int], crop: Sequence[int]):
 
 def _digest(sample) -> str:
     """sha1 of the packed input and label (svd_mm rows)."""
-    sha = hashlib.sha1()
-    sha.update(sample['inputs'].numpy().tobytes())
-    sha.update(sample['data_samples'].gt_sem_seg.data.numpy().tobytes())
+    sha = hashlib.sha1()  # of the arrays' buffers: no copies
+    sha.update(np.ascontiguousarray(sample['inputs'].numpy()))
+    sha.update(
+        np.ascontiguousarray(sample['data_samples'].gt_sem_seg.data.numpy()))
     sha.update(repr(sorted(sample['data_samples'].metainfo.items())).encode())
     return sha.hexdigest()
 
@@ -260,24 +261,23 @@ def run_row(spec: dict) -> dict:
 
     from svd_mm.testing.page_cache import (evict_file, page_cache_supported,
                                            resident_bytes)
-    from svd_mm.testing.process_memory import proc_status_kib, reset_peak_rss
+    from svd_mm.testing.process_memory import peak_rss_above
     torch.set_num_threads(1)
     sample = make_sampler(spec)
     files = [p for case in spec['cases'] for p in case.values()]
     _cache_files(files)
     sample(0)  # warm-up
-    base = proc_status_kib('VmRSS')
-    rss_method = reset_peak_rss()
     digests = []
-    for s in range(spec['samples']):
-        data, _, _ = sample(s)
-        if spec['row'] != 'monai':
-            digests.append(_digest(data))
-    peak = proc_status_kib('VmHWM')
+    with peak_rss_above() as memory:
+        for s in range(spec['samples']):
+            data, _, _ = sample(s)
+            if spec['row'] != 'monai':
+                digests.append(_digest(data))
+            del data
     out = dict(
         row=spec['row'],
-        peak_rss_mib=(peak - base) / 1024,
-        rss_method=rss_method,
+        peak_rss_mib=memory['peak_mib'],
+        rss_method=memory['method'],
         digests=digests,
         bytes_per_sample=None,
         io_read_bytes_per_sample=None,

@@ -83,7 +83,7 @@ from typing import Tuple
 import numpy as np
 import torch
 
-from svd_mm.testing.process_memory import proc_status_kib, reset_peak_rss
+from svd_mm.testing.process_memory import peak_rss_above
 from svd_mm.testing.tools import load_script
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -346,15 +346,10 @@ def cpu_peak_worker(spec_path: str) -> None:
         roi = tuple(model.test_cfg['crop_size'])
         model.encode_decode(inputs[:, :, :roi[0], :roi[1], :roi[2]].clone(),
                             [dict()])
-        base = proc_status_kib('VmRSS')
-        method = reset_peak_rss()
-        out = run()
-        del out
-    peak = proc_status_kib('VmHWM')
-    if base is None or peak is None:
-        print(json.dumps(dict(peak_mib=float('nan'), method='unavailable')))
-    else:
-        print(json.dumps(dict(peak_mib=(peak - base) / 1024, method=method)))
+        with peak_rss_above() as memory:
+            out = run()
+            del out
+    print(json.dumps(memory))
 
 
 def measure_cpu_peak(args, model, inputs, row, tmp, cheap=False):

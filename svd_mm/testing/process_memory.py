@@ -1,8 +1,9 @@
 """The resident memory of this process, for the benchmarks' peak-RSS
 columns (Linux ``/proc/self``)."""
-from typing import Optional
+import contextlib
+from typing import Iterator, Optional
 
-__all__ = ['proc_status_kib', 'reset_peak_rss']
+__all__ = ['proc_status_kib', 'reset_peak_rss', 'peak_rss_above']
 
 
 def proc_status_kib(key: str) -> Optional[int]:
@@ -32,3 +33,23 @@ def reset_peak_rss() -> str:
         return 'VmHWM'
     except OSError:
         return 'VmHWM (not reset: lower bound)'
+
+
+@contextlib.contextmanager
+def peak_rss_above() -> Iterator[dict]:
+    """Measure the peak RSS of a block above the RSS at its start.
+
+    Yields:
+        dict: Filled when the block ends: ``peak_mib`` and ``method``
+        (:func:`reset_peak_rss`'s, or ``'unavailable'`` with ``peak_mib``
+        NaN where ``/proc/self/status`` has no such fields).
+    """
+    record = {}
+    base = proc_status_kib('VmRSS')
+    method = reset_peak_rss()
+    yield record
+    peak = proc_status_kib('VmHWM')
+    if base is None or peak is None:
+        record.update(peak_mib=float('nan'), method='unavailable')
+    else:
+        record.update(peak_mib=(peak - base) / 1024, method=method)
