@@ -56,12 +56,11 @@ class LazyNiftiVolume:
     values (``scl_slope`` / ``scl_inter``), and every file with
     ``reader='nibabel'``, are sliced through nibabel's ``ArrayProxy``
     instead, which reads the same ranges (and scales them). svd_mm keeps its
-    own map because ``benchmarks/loader.py`` measures it clearly faster than
-    nibabel's slicing on the LiTS training pipeline from the page cache
-    (rows ``new`` and ``nibabel``: load + first crop 3.7 vs 16.0 ms, 1.40x
-    the samples/s of the whole pipeline, the same 10.8 MB read per sample);
-    from disk the two tie (0.92x), and the mapped pages count in the RSS
-    (92 vs 68 MiB peak).
+    own map because ``benchmarks/loader.py`` measures it better than
+    nibabel's slicing in every column on the LiTS training pipeline (rows
+    ``new`` and ``nibabel``: load + first crop 3.3 vs 10.0 ms from the page
+    cache, 1.17x the samples/s of the whole pipeline, 1.08x from disk,
+    52 vs 62 MiB peak RSS, the same 10.8 MB read per sample).
 
     Args:
         proxy (nibabel.arrayproxy.ArrayProxy): ``img.dataobj`` of the file
