@@ -26,7 +26,7 @@ from svd_mm.utils.volume_io import (Geometry, check_finite_voxels,
 
 __all__ = [
     'LazyNiftiVolume', 'open_nifti_lazy', 'materialize_lazy_volumes',
-    'is_lazy_volume', 'check_finite_box'
+    'check_finite_box'
 ]
 
 Convert = Callable[[np.ndarray, str], np.ndarray]
@@ -99,7 +99,10 @@ class LazyNiftiVolume:
         self.path = path
         self._lead = int(channel)
         self._spatial = shape[2::-1]
-        self.dtype = np.dtype(_proxy_dtype(proxy) if dtype is None else dtype)
+        if dtype is None:  # what slicing gives: stored, or scaled values
+            dtype = np.asarray(proxy[(0, ) * len(shape)]).dtype \
+                if self._scaled else proxy.dtype
+        self.dtype = np.dtype(dtype)
         self._convert = convert
 
     @property
@@ -237,19 +240,6 @@ class LazyNiftiVolume:
                 f'shape={self.shape}, dtype={self.dtype})')
 
 
-def _proxy_dtype(proxy) -> np.dtype:
-    """dtype of what slicing a nibabel ``ArrayProxy`` returns: the on-disk
-    one, or that of the scaled values when the header scales them."""
-    if float(proxy.slope) == 1. and float(proxy.inter) == 0.:
-        return np.dtype(proxy.dtype)
-    return np.asarray(proxy[(0, ) * len(proxy.shape)]).dtype
-
-
-def is_lazy_volume(value) -> bool:
-    """Whether ``value`` is a :class:`LazyNiftiVolume`."""
-    return isinstance(value, LazyNiftiVolume)
-
-
 def open_nifti_lazy(path: str,
                     channel: bool = False,
                     dtype: Optional[np.dtype] = None,
@@ -326,7 +316,7 @@ def materialize_lazy_volumes(results: dict,
     if keys is None:
         keys = ['img'] + list(results.get('seg_fields', []))
     for key in keys:
-        if is_lazy_volume(results.get(key)):
+        if isinstance(results.get(key), LazyNiftiVolume):
             results[key] = np.asarray(results[key])
     return results
 
