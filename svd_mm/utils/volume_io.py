@@ -587,7 +587,8 @@ def _slice_positions(volume: Volume,
 def resample_slice_spacing(volume: Volume,
                            spacing_z: float = 1.,
                            order: int = 1,
-                           dtype: Optional[np.dtype] = None) -> Volume:
+                           dtype: Optional[np.dtype] = None,
+                           value_fn: Optional[Callable] = None) -> Volume:
     """Resample a volume along D to a slice spacing of ``spacing_z`` mm; H
     and W are unchanged.
 
@@ -605,6 +606,9 @@ def resample_slice_spacing(volume: Volume,
         dtype (np.dtype, optional): Output dtype; float values are rounded
             and clipped into integer dtypes. Defaults to None: float32 for
             ``order=1``, the input dtype for ``order=0``.
+        value_fn (callable, optional): Applied to the source slices before
+            they are blended (e.g. an intensity window), see
+            :func:`resample_axis`. Defaults to None.
 
     Returns:
         Volume: The resampled volume.
@@ -620,8 +624,12 @@ def resample_slice_spacing(volume: Volume,
     """
     positions, affine = _slice_positions(volume, spacing_z)
     return volume.with_array(
-        resample_axis(volume.array, positions, order=order, dtype=dtype),
-        affine)
+        resample_axis(
+            volume.array,
+            positions,
+            order=order,
+            value_fn=value_fn,
+            dtype=dtype), affine)
 
 
 def preprocess_ct_image(image: Volume,
@@ -649,11 +657,8 @@ def preprocess_ct_image(image: Volume,
 
     if spacing_z is None:
         return image.with_array(_cast(value_fn(image.array), np.uint8))
-    positions, affine = _slice_positions(image, spacing_z)
-    return image.with_array(
-        resample_axis(
-            image.array, positions, value_fn=value_fn, dtype=np.uint8),
-        affine)
+    return resample_slice_spacing(
+        image, spacing_z, dtype=np.uint8, value_fn=value_fn)
 
 
 def preprocess_label(label: Volume,
