@@ -26,7 +26,7 @@ setup(
     '(Variable Dimension Transform) as an OpenMMLab plugin',
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
-    packages=find_packages(exclude=('configs', 'tools', 'tests', 'benchmarks')),
+    packages=find_packages(include=('svd_mm', 'svd_mm.*')),
     python_requires='>=3.10',
     # torch and mmcv (with compiled ops) are installed first by
     # tools/install_deps.sh: pip alone cannot build mmcv's ops correctly.

@@ -81,8 +81,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from svd_mm.testing.process_memory import peak_rss_above
-from svd_mm.testing.tools import load_script
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # tests.helpers of this checkout
+from tests.helpers.process_memory import peak_rss_above  # noqa: E402
+from tests.helpers.tools import load_script  # noqa: E402
 
 # the depth fold is a performance experiment no config uses: it lives beside
 # this benchmark, not in svd_mm

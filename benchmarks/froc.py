@@ -1,6 +1,6 @@
 """Benchmark: svd_mm's vectorised FROC against the reference loop.
 
-The reference is :func:`svd_mm.testing.froc_reference`, a plain-loop
+The reference is :func:`tests.helpers.froc_reference`, a plain-loop
 transcription of the DeepLesion evaluation of MP3D / 3DCE (``FROC`` +
 ``sens_at_FP``: one iteration per detection, then ``interp1d`` on the
 per-detection curve). :meth:`svd_mm.evaluation.metrics.FROCMetric.calculate`
@@ -19,6 +19,7 @@ Usage::
 """
 import argparse
 import json
+import os
 import sys
 import time
 from typing import List, Optional
@@ -26,7 +27,10 @@ from typing import List, Optional
 import numpy as np
 
 from svd_mm.evaluation.metrics import FROCMetric
-from svd_mm.testing import froc_reference
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # tests.helpers of this checkout
+from tests.helpers import froc_reference  # noqa: E402
 
 FP_RATES = (0.5, 1, 2, 4)
 TOLERANCE = 1e-12

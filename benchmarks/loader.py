@@ -3,7 +3,7 @@ one (crop boxes only) vs MONAI's ``LoadImaged`` pipeline.
 
 Data: the two real chest CTs of the pyradiomics sdist (512 x 512, 48 and 61
 slices of 5 mm) laid out as raw LiTS volumes
-(:func:`svd_mm.testing.lits_layout.build_lits_layout_from_ct`, whole CT with
+(:func:`tests.helpers.lits_layout.build_lits_layout_from_ct`, whole CT with
 ``--size 512``) and prepared by ``tools/dataset_converters/prepare_lits.py``
 (HU window -> uint8, 1 mm slices: 236 and 301 slices; 62 and 79 MB per
 uncompressed image, as much per label). Rows, each on the same cases and
@@ -69,8 +69,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, REPO)
+sys.path.insert(0, REPO)  # svd_mm and tests.helpers of this checkout
 
 LITS_CONFIG = osp.join(REPO, 'configs', '_base_', 'datasets', 'lits.py')
 PREPARE = osp.join(REPO, 'tools', 'dataset_converters', 'prepare_lits.py')
@@ -86,8 +85,8 @@ def build_data(data_dir: str, size: int) -> List[Dict[str, str]]:
     Returns:
         list[dict]: ``img_path`` and ``seg_map_path`` of the prepared cases.
     """
-    from svd_mm.testing.lits_layout import build_lits_layout_from_ct
-    from svd_mm.testing.tools import load_script
+    from tests.helpers.lits_layout import build_lits_layout_from_ct
+    from tests.helpers.tools import load_script
     raw, out = osp.join(data_dir, 'raw'), osp.join(data_dir, 'prepared')
     split = osp.join(out, 'split.json')
     if not osp.isfile(split):
@@ -259,9 +258,9 @@ def run_row(spec: dict) -> dict:
     """Peak RSS, crops and bytes read of one loader; see the module doc."""
     import torch
 
-    from svd_mm.testing.page_cache import (evict_file, page_cache_supported,
-                                           resident_bytes)
-    from svd_mm.testing.process_memory import peak_rss_above
+    from tests.helpers.page_cache import (evict_file, page_cache_supported,
+                                          resident_bytes)
+    from tests.helpers.process_memory import peak_rss_above
     torch.set_num_threads(1)
     sample = make_sampler(spec)
     files = [p for case in spec['cases'] for p in case.values()]

@@ -79,6 +79,7 @@ import time
 from typing import Dict, List, Optional
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)  # svd_mm and tests.helpers of this checkout
 COCO_CONFIGS = osp.join(REPO, 'configs', 'pretrain', 'coco')
 SEG_CONFIGS = osp.join(REPO, 'configs', 'pretrain', 'seg')
 MMDET_2D_CONFIG = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
@@ -235,13 +236,13 @@ def build_model(name: str, size: int = 512):
 
 
 def _rss_mib() -> Optional[float]:
-    from svd_mm.testing.process_memory import proc_status_kib
+    from tests.helpers.process_memory import proc_status_kib
     kib = proc_status_kib('VmRSS')
     return None if kib is None else kib / 1024
 
 
 def _peak_rss_mib() -> float:
-    from svd_mm.testing.process_memory import proc_status_kib
+    from tests.helpers.process_memory import proc_status_kib
     kib = proc_status_kib('VmHWM')
     if kib is None:  # Linux reports ru_maxrss in KiB
         kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

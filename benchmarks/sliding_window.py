@@ -83,10 +83,11 @@ from typing import Tuple
 import numpy as np
 import torch
 
-from svd_mm.testing.process_memory import peak_rss_above
-from svd_mm.testing.tools import load_script
-
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)  # tests.helpers of this checkout
+from tests.helpers.process_memory import peak_rss_above  # noqa: E402
+from tests.helpers.tools import load_script  # noqa: E402
+
 CONFIG = osp.join(REPO, 'configs', 'lits',
                   'unet3d_r3d18-scratch_8xb2-500e_lits-32x256x256.py')
 ROWS = ('constant', 'gaussian', 'gaussian (same map)')
@@ -181,7 +182,7 @@ def real_volume(slices: int, size: int) -> Tuple[np.ndarray, np.ndarray]:
     """(1, D, H, W) uint8 image and (D, H, W) 0/1 lesion mask: lung2
     prepared as LiTS, cut around its lesion."""
     from svd_mm.datasets.transforms import LoadVolumeNifti
-    from svd_mm.testing.lits_layout import build_lits_layout_from_ct
+    from tests.helpers.lits_layout import build_lits_layout_from_ct
 
     with tempfile.TemporaryDirectory() as tmp:
         cases = build_lits_layout_from_ct(

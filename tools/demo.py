@@ -14,7 +14,7 @@ only chains them and prints where the results are:
    (stem stride 1, depth stride 2) and run on a real chest-CT lesion patch
    from the ``pyradiomics`` sdist;
 5. an LIDC-IDRI-layout set of nodule-centred and background crops is cut
-   from those real chest CTs (``svd_mm.testing.lidc_layout``);
+   from those real chest CTs (``tests.helpers.lidc_layout``);
 6. the LIDC segmentation row configs ``configs/lidc/seg/`` (Table III) are
    fine-tuned with ``tools/train.py`` from the SVD weights of step 3 and
    from scratch, same seed, same budget, shrunk to demo size;
@@ -31,6 +31,7 @@ import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)  # svd_mm and tests.helpers of this checkout
 PRETRAIN_CFG = 'configs/demo/vdt_r3d18-w8_1xb4-8e_foolbox.py'
 SEG_ROWS = {
     'scratch': 'configs/lidc/seg/fcn3d_r3d18-scratch_4xb4-100e_lidc-seg-48.py',
@@ -95,7 +96,7 @@ def main():
     py = sys.executable
 
     step('1/7 real natural images (foolbox wheel, by package name)')
-    from svd_mm.testing.data_cache import layout_classification_set
+    from tests.helpers.data_cache import layout_classification_set
     data = layout_classification_set(osp.join(REPO, 'data', 'foolbox'))
     print(f'    {data["num_images"]} labelled photos in {data["data_root"]}')
 
@@ -124,7 +125,7 @@ def main():
     summary = finetune_forward(backbone_ckpt)
 
     step('5/7 LIDC-IDRI-layout nodule crops from the real chest CTs')
-    from svd_mm.testing.lidc_layout import build_lidc_layout_from_ct
+    from tests.helpers.lidc_layout import build_lidc_layout_from_ct
     crop = 24 if args.tiny else 32
     lidc = build_lidc_layout_from_ct(
         osp.join(REPO, 'data', 'lidc_demo'), size=crop + 8)
@@ -279,9 +280,9 @@ def finetune_forward(backbone_ckpt):
     from mmengine.registry import MODELS
 
     import svd_mm  # noqa: F401
-    from svd_mm.testing.data_cache import fetch_pyradiomics_ct
     from svd_mm.utils.medical_io import read_volume
     from svd_mm.utils.volume_io import LIDC_RELEASE_WINDOW
+    from tests.helpers.data_cache import fetch_pyradiomics_ct
 
     model = MODELS.build(
         dict(

@@ -2,7 +2,7 @@
 # config (VDT + ResNet3D-18 + 3D GAP + fc, label smoothing, SGD + cosine),
 # shrunk to width 8 and 64x64 crops so it trains on 2 CPU cores in a minute,
 # on the 20 real ImageNet photos shipped in the foolbox wheel, laid out by
-# `svd_mm.testing.data_cache.layout_classification_set` (set data_root).
+# `tests.helpers.data_cache.layout_classification_set` (set data_root).
 _base_ = ['../pretrain/imagenet/vdt_r3d18_8xb32-100e_in1k.py']
 
 data_root = 'data/foolbox'  # written by tools/demo.py

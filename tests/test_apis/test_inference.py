@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from svd_mm.apis import build_volume_pipeline, inference_volume, init_model
-from svd_mm.testing.ct_crops import lesion_crop
-from svd_mm.testing.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import Volume, read_volume, write_volume
+from tests.helpers.ct_crops import lesion_crop
+from tests.helpers.data_cache import fetch_pyradiomics_ct
 
 SEG_MODEL = """
 model = dict(

@@ -15,10 +15,10 @@ from mmengine.config import Config
 from mmseg.structures import SegDataSample
 
 from svd_mm.apis import VolumeDetInferencer, VolumeSegInferencer, init_model
-from svd_mm.testing import dicom_series_from, pydicom_test_file
-from svd_mm.testing.ct_crops import lesion_crop
-from svd_mm.testing.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import read_volume, write_volume
+from tests.helpers import dicom_series_from, pydicom_test_file
+from tests.helpers.ct_crops import lesion_crop
+from tests.helpers.data_cache import fetch_pyradiomics_ct
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 LIDC_SEG = osp.join(REPO, 'configs', 'lidc', 'seg',
@@ -140,7 +140,7 @@ def test_infer_tool_crop_trained_lidc_model_on_whole_ct(data, tmp_path):
     """tools/infer.py with the LIDC config (tests 48^3 crops) and its
     checkpoint on the whole lung1 CT (NRRD): the mask has the CT's shape
     and geometry."""
-    from svd_mm.testing.tools import load_script
+    from tests.helpers.tools import load_script
     infer = load_script(osp.join(REPO, 'tools', 'infer.py'))
     options = [f'{key}={value}' for key, value in LIDC_TINY.items()]
     infer.main([

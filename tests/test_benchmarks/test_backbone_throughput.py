@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from svd_mm.testing.tools import load_script
+from tests.helpers.tools import load_script
 
 SCRIPT = (Path(__file__).parents[2] / 'benchmarks' / 'backbone_throughput.py')
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from svd_mm.models.backbones import ResNet3D
-from svd_mm.testing.tools import load_script
+from tests.helpers.tools import load_script
 
 # benchmarks/depth_fold.py: a performance experiment beside its benchmark
 depth_fold_module = load_script(

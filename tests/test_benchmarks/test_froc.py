@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from svd_mm.testing.tools import load_script
+from tests.helpers.tools import load_script
 
 SCRIPT = Path(__file__).parents[2] / 'benchmarks' / 'froc.py'
 TINY = ['--num-images', '30', '--num-dets', '300', '--repeat', '1']

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from svd_mm.datasets.transforms.lazy_volume import LazyNiftiVolume
-from svd_mm.testing.tools import load_script
+from tests.helpers.tools import load_script
 
 SCRIPT = Path(__file__).parents[2] / 'benchmarks' / 'loader.py'
 TINY = [

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from svd_mm.testing.tools import load_script
+from tests.helpers.tools import load_script
 
 SCRIPT = Path(__file__).parents[2] / 'benchmarks' / 'pretrain_step.py'
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from svd_mm.testing.tools import load_script
+from tests.helpers.tools import load_script
 
 SCRIPT = Path(__file__).parents[2] / 'benchmarks' / 'sliding_window.py'
 # a narrow model and small windows over a small cut of the real CT

@@ -35,7 +35,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
-from svd_mm.testing.tools import load_script
+from tests.helpers.tools import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(REPO, 'configs')
@@ -456,7 +456,7 @@ def test_fraction_subsets_on_real_ct(tmp_path):
     import nrrd  # noqa: F401; reads the pyradiomics CTs
     from mmpretrain.registry import DATASETS
 
-    from svd_mm.testing.lidc_layout import build_lidc_layout_from_ct
+    from tests.helpers.lidc_layout import build_lidc_layout_from_ct
     _registry('mmpretrain')
     info = build_lidc_layout_from_ct(str(tmp_path / 'lidc'), size=48)
     subsets = {}

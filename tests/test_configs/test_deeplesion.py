@@ -30,8 +30,8 @@ from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
-from svd_mm.testing.tools import config_header, run_tool, scalar_records
-from svd_mm.testing.deeplesion_layout import build_deeplesion_layout_from_ct
+from tests.helpers.tools import config_header, run_tool, scalar_records
+from tests.helpers.deeplesion_layout import build_deeplesion_layout_from_ct
 
 register_all_modules(init_default_scope=False)
 

@@ -36,9 +36,9 @@ from mmengine.logging import MMLogger
 from mmengine.registry import DATASETS, DefaultScope
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
-from svd_mm.testing import tools
-from svd_mm.testing.data_cache import layout_classification_set
-from svd_mm.testing.lidc_layout import build_lidc_layout_from_ct
+from tests.helpers import tools
+from tests.helpers.data_cache import layout_classification_set
+from tests.helpers.lidc_layout import build_lidc_layout_from_ct
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'lidc')

@@ -26,9 +26,9 @@ from scipy import ndimage
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
 import svd_mm.engine  # noqa: F401
 from svd_mm.datasets import LiTSDataset
-from svd_mm.testing import check_norm_state, tools
-from svd_mm.testing.tools import load_script
-from svd_mm.testing.lits_layout import build_lits_layout_from_ct
+from tests.helpers import check_norm_state, tools
+from tests.helpers.tools import load_script
+from tests.helpers.lits_layout import build_lits_layout_from_ct
 from svd_mm.utils.volume_io import read_nifti
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -7,11 +7,11 @@ import os.path as osp
 import pytest
 import yaml
 
-from svd_mm.testing import find_paper_tables, parse_paper_tables, split_pm
-from svd_mm.testing.tools import load_script
 from svd_mm.utils.paper_results import (METRIC_KEYS, find_model,
                                         load_model_index, paper_metrics,
                                         paper_text)
+from tests.helpers import find_paper_tables, parse_paper_tables, split_pm
+from tests.helpers.tools import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MODELS = load_model_index(REPO)

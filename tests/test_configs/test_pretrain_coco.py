@@ -26,8 +26,8 @@ from mmengine.config import Config
 from mmengine.registry import MODELS
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
-from svd_mm.testing.tools import config_header, run_tool, scalar_records
-from svd_mm.testing.data_cache import fetch_sahi_coco
+from tests.helpers.tools import config_header, run_tool, scalar_records
+from tests.helpers.data_cache import fetch_sahi_coco
 
 register_all_modules(init_default_scope=False)
 

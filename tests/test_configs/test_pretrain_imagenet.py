@@ -24,8 +24,8 @@ from mmpretrain.structures import DataSample
 from mmpretrain.utils import register_all_modules
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
-from svd_mm.testing.tools import config_header, run_tool, scalar_records
-from svd_mm.testing.data_cache import layout_classification_set
+from tests.helpers.tools import config_header, run_tool, scalar_records
+from tests.helpers.data_cache import layout_classification_set
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'pretrain', 'imagenet')

@@ -25,8 +25,8 @@ from mmengine.hub import get_config
 from mmengine.registry import DefaultScope, init_default_scope
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
-from svd_mm.testing.ade20k_layout import layout_terrain2_ade20k
-from svd_mm.testing.tools import config_header, run_tool, scalar_records
+from tests.helpers.ade20k_layout import layout_terrain2_ade20k
+from tests.helpers.tools import config_header, run_tool, scalar_records
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(REPO, 'configs')

@@ -7,7 +7,7 @@ MP3D COCO P3D-63).
   the convert command, and quotes the paper's number of the row it
   reproduces, as ``PAPER_TABLES.md`` prints it; its metafile entry exists.
 - One tiny CPU iteration per config: a checkpoint laid out like the release
-  (``svd_mm.testing.official_models``) is converted with
+  (``tests.helpers.official_models``) is converted with
   ``tools/model_converters/convert_official.py``; the config's model, at a
   tiny width, loads it through its ``init_cfg`` (every converted tensor,
   exactly) and takes one training step on a batch of the task's mini
@@ -30,12 +30,12 @@ from mmengine.registry import DATASETS, MODELS, DefaultScope
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
 import svd_mm.engine  # noqa: F401
-from svd_mm.testing.official_models import (mp3d_release_checkpoint,
-                                            svd_release_checkpoint)
-from svd_mm.testing.tools import config_header, load_script, run_tool
-from svd_mm.testing.deeplesion_layout import build_deeplesion_layout_from_ct
-from svd_mm.testing.lidc_layout import build_lidc_layout_from_ct
-from svd_mm.testing.lits_layout import build_lits_layout_from_ct
+from tests.helpers.official_models import (mp3d_release_checkpoint,
+                                           svd_release_checkpoint)
+from tests.helpers.tools import config_header, load_script, run_tool
+from tests.helpers.deeplesion_layout import build_deeplesion_layout_from_ct
+from tests.helpers.lidc_layout import build_lidc_layout_from_ct
+from tests.helpers.lits_layout import build_lits_layout_from_ct
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(REPO, 'configs')

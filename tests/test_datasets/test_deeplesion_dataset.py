@@ -12,8 +12,8 @@ from mmengine.structures import InstanceData  # noqa: E402
 
 from svd_mm.datasets import DeepLesionDataset  # noqa: E402
 from svd_mm.evaluation.metrics import FROCMetric  # noqa: E402
-from svd_mm.testing.tools import load_script
-from svd_mm.testing.deeplesion_layout import \
+from tests.helpers.tools import load_script
+from tests.helpers.deeplesion_layout import \
     build_deeplesion_layout_from_ct  # noqa: E402
 
 SCRIPT = (Path(__file__).resolve().parents[2] / 'tools' /

@@ -5,7 +5,7 @@ from mmengine.registry import DATASETS, DefaultScope
 
 import svd_mm  # noqa: F401
 from svd_mm.datasets import FractionDataset
-from svd_mm.testing.data_cache import layout_classification_set
+from tests.helpers.data_cache import layout_classification_set
 
 FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
 

@@ -12,7 +12,7 @@ from mmengine.registry import DATASETS, DefaultScope
 from svd_mm.datasets import LIDCNoduleDataset
 from svd_mm.datasets import lidc_nodule_dataset as dataset_module
 from svd_mm.models.data_preprocessors import VolumeDataPreprocessor
-from svd_mm.testing.lidc_layout import build_lidc_layout_from_ct
+from tests.helpers.lidc_layout import build_lidc_layout_from_ct
 
 CROP = 32
 

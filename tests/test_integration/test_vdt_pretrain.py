@@ -19,8 +19,8 @@ from mmengine.registry import MODELS
 from mmengine.runner import Runner
 
 import svd_mm  # noqa: F401
-from svd_mm.testing.data_cache import (fetch_pyradiomics_ct,
-                                       layout_classification_set)
+from tests.helpers.data_cache import (fetch_pyradiomics_ct,
+                                      layout_classification_set)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # The demo config is the real Table II config shrunk to width 8, 64x64 crops.

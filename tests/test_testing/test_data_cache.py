@@ -4,10 +4,10 @@ from pathlib import Path
 import mmcv
 import pytest
 
-from svd_mm.testing import data_cache
-from svd_mm.testing.data_cache import (fetch_foolbox_images,
-                                       fetch_package_files, get_cache_dir,
-                                       layout_classification_set)
+from tests.helpers import data_cache
+from tests.helpers.data_cache import (fetch_foolbox_images,
+                                      fetch_package_files, get_cache_dir,
+                                      layout_classification_set)
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_fetch_tool_fills_the_cache(private_cache, capsys):
     """tools/misc/fetch_test_data.py fetches (here: from the seeded
     artefact) and unpacks the named packages; an unknown name is an
     error."""
-    from svd_mm.testing.tools import load_script
+    from tests.helpers.tools import load_script
     tool = load_script(
         str(Path(__file__).parents[2] / 'tools' / 'misc' /
             'fetch_test_data.py'))

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from svd_mm.testing.data_cache import fetch_pyradiomics_ct
-from svd_mm.testing.deeplesion_layout import (DL_INFO_COLUMNS,
-                                              build_deeplesion_layout_from_ct)
+from tests.helpers.data_cache import fetch_pyradiomics_ct
+from tests.helpers.deeplesion_layout import (DL_INFO_COLUMNS,
+                                             build_deeplesion_layout_from_ct)
 
 
 @pytest.fixture(scope='module')

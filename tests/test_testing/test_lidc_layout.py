@@ -4,7 +4,7 @@ import csv
 import numpy as np
 import pytest
 
-from svd_mm.testing.lidc_layout import build_lidc_layout_from_ct
+from tests.helpers.lidc_layout import build_lidc_layout_from_ct
 
 SIZE = 48
 

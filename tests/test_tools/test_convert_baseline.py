@@ -10,7 +10,7 @@ from mmengine.runner import CheckpointLoader
 
 import svd_mm  # noqa: F401
 from svd_mm.models.segmentors import UNet3DGenesis
-from svd_mm.testing.tools import load_script
+from tests.helpers.tools import load_script
 
 REPO = Path(__file__).parents[2]
 TOOL = REPO / 'tools' / 'model_converters' / 'convert_baseline.py'

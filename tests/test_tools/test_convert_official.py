@@ -1,6 +1,6 @@
 """tools/model_converters/convert_official.py on checkpoints laid out like
 the released SVD-Net and MP3D files, saved as mmcv 1.x saves them
-(``svd_mm.testing.official_models``)."""
+(``tests.helpers.official_models``)."""
 import os
 from pathlib import Path
 
@@ -9,9 +9,9 @@ import torch
 from mmengine.registry import MODELS
 
 import svd_mm  # noqa: F401
-from svd_mm.testing.official_models import (mp3d_release_checkpoint,
-                                            svd_release_checkpoint)
-from svd_mm.testing.tools import load_script
+from tests.helpers.official_models import (mp3d_release_checkpoint,
+                                           svd_release_checkpoint)
+from tests.helpers.tools import load_script
 
 REPO = Path(__file__).parents[2]
 tool = load_script(REPO / 'tools' / 'model_converters' / 'convert_official.py',

@@ -34,8 +34,8 @@ import pytest
 import torch
 
 import svd_mm  # noqa: F401  (allow-lists mmengine's checkpoint types)
-from svd_mm.testing import tools
-from svd_mm.testing.data_cache import layout_classification_set
+from tests.helpers import tools
+from tests.helpers.data_cache import layout_classification_set
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(REPO, 'tools')

@@ -13,7 +13,7 @@ import torch.nn as nn
 from mmengine.runner import save_checkpoint
 
 from svd_mm.models.backbones import ResNet3D, ResNet3DV1c
-from svd_mm.testing.tools import load_script
+from tests.helpers.tools import load_script
 
 TOOL = (
     Path(__file__).parents[2] / 'tools' / 'model_converters' /

@@ -13,10 +13,10 @@ import pydicom
 import pytest
 import torch
 
-from svd_mm.testing import dicom_series_from, pydicom_test_file
-from svd_mm.testing.ct_crops import lesion_crop
-from svd_mm.testing.tools import load_script
 from svd_mm.utils.medical_io import read_volume, write_volume
+from tests.helpers import dicom_series_from, pydicom_test_file
+from tests.helpers.ct_crops import lesion_crop
+from tests.helpers.tools import load_script
 
 TOOL = Path(__file__).parents[2] / 'tools' / 'infer.py'
 infer = load_script(TOOL, 'infer_tool')

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from svd_mm.testing.tools import load_script
-from svd_mm.testing.deeplesion_layout import (DL_INFO_COLUMNS,
-                                              build_deeplesion_layout_from_ct)
+from tests.helpers.tools import load_script
+from tests.helpers.deeplesion_layout import (DL_INFO_COLUMNS,
+                                             build_deeplesion_layout_from_ct)
 
 SCRIPT = (Path(__file__).resolve().parents[2] / 'tools' /
           'dataset_converters' / 'prepare_deeplesion.py')

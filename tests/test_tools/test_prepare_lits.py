@@ -2,7 +2,7 @@
 
 Four raw cases (``volume-N.nii`` / ``segmentation-N.nii``, labels 1 and 2)
 are cut from the two pyradiomics CTs by
-:func:`svd_mm.testing.lits_layout.build_lits_layout_from_ct`; the script
+:func:`tests.helpers.lits_layout.build_lits_layout_from_ct`; the script
 must give 1 mm slices, the HU window as uint8, binary liver labels (1 + 2),
 the original geometry in the meta jsons, a seeded split, and clear errors
 for broken input.
@@ -16,8 +16,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from svd_mm.testing.tools import load_script
-from svd_mm.testing.lits_layout import build_lits_layout_from_ct
+from tests.helpers.tools import load_script
+from tests.helpers.lits_layout import build_lits_layout_from_ct
 from svd_mm.utils.volume_io import (read_nifti, save_prediction_nifti,
                                     window_intensity)
 

@@ -19,9 +19,9 @@ import pytest
 import torch
 from scipy import stats
 
-from svd_mm.testing import tools
-from svd_mm.testing.tools import load_script
-from svd_mm.testing.data_cache import layout_classification_set
+from tests.helpers import tools
+from tests.helpers.tools import load_script
+from tests.helpers.data_cache import layout_classification_set
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RUN_REPEATS = osp.join(REPO, 'tools', 'run_repeats.py')
@@ -274,7 +274,7 @@ def test_run_repeats_errors(tmp_path):
 # --paper: the paper's values beside yours
 # --------------------------------------------------------------------------
 def _paper():
-    from svd_mm.testing import find_paper_tables, parse_paper_tables
+    from tests.helpers import find_paper_tables, parse_paper_tables
     path = find_paper_tables(REPO)
     if path is None:
         pytest.skip('../shared/PAPER_TABLES.md is not beside this checkout')

@@ -23,9 +23,9 @@ from svd_mm.apis import (check_launcher_env, close_dist, enable_amp,
                          enable_auto_scale_lr, find_resume_checkpoint,
                          register_toolbox, resolve_resume, setup_launcher)
 from svd_mm.engine import CPUAmpOptimWrapper
-from svd_mm.testing import tools
-from svd_mm.testing.tools import LAUNCH_VARS
-from svd_mm.testing.data_cache import layout_classification_set
+from tests.helpers import tools
+from tests.helpers.tools import LAUNCH_VARS
+from tests.helpers.data_cache import layout_classification_set
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN = osp.join(REPO, 'tools', 'train.py')

@@ -404,8 +404,8 @@ def test_mmcv1_release_checkpoints_need_only_listed_globals(tmp_path):
     info, versions, time), a tuple of class names, ints, the fp16 loss
     scaler's floats, ``hook_msgs``; an evaluation hook's ``best_score`` is a
     numpy float64. Both zip and legacy (torch < 1.6) serialization."""
-    from svd_mm.testing.official_models import (mp3d_release_checkpoint,
-                                                svd_release_checkpoint)
+    from tests.helpers.official_models import (mp3d_release_checkpoint,
+                                               svd_release_checkpoint)
     files = {}
     for name, ckpt in (('svd', svd_release_checkpoint(width=8)),
                        ('mp3d', mp3d_release_checkpoint(width=8))):

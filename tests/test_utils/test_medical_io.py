@@ -8,13 +8,13 @@ import numpy as np
 import pydicom
 import pytest
 
-from svd_mm.testing import dicom_series_from, pydicom_test_file
-from svd_mm.testing.ct_crops import lesion_crop
-from svd_mm.testing.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import (LPS_TO_RAS, Volume, read_dicom_series,
                                      read_volume, volume_stem, write_mask,
                                      write_volume)
 from svd_mm.utils.volume_io import read_nifti
+from tests.helpers import dicom_series_from, pydicom_test_file
+from tests.helpers.ct_crops import lesion_crop
+from tests.helpers.data_cache import fetch_pyradiomics_ct
 
 # lung1 of the pyradiomics sdist: 512 x 512 x 48, 0.5703125 mm pixels, 5 mm
 # slices, LPS origin (-146, -325, -777.5)

@@ -8,7 +8,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from svd_mm.testing.lits_layout import build_lits_layout_from_ct
 from svd_mm.utils.volume_io import (Volume, interpolation_weights,
                                     preprocess_ct_image, preprocess_label,
                                     read_nifti, resample_axis,
@@ -16,6 +15,7 @@ from svd_mm.utils.volume_io import (Volume, interpolation_weights,
                                     resample_to_geometry, same_geometry,
                                     save_prediction_nifti, window_intensity,
                                     write_nifti)
+from tests.helpers.lits_layout import build_lits_layout_from_ct
 
 
 @pytest.fixture(scope='module')

@@ -3,12 +3,12 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from svd_mm.testing.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import Volume, read_volume
 from svd_mm.visualization import (WINDOW_PRESETS, plot_slice_boxes,
                                   plot_volume_overlay, resolve_window)
 from svd_mm.visualization.overlay import (CLASS_COLORS, GT_COLOR,
                                           reorient_for_display)
+from tests.helpers.data_cache import fetch_pyradiomics_ct
 
 
 @pytest.fixture(scope='module')

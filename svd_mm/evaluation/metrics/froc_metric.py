@@ -190,7 +190,7 @@ class FROCMetric(BaseMetric):
     order) that hits each lesion is found with a ``minimum`` reduction, so
     the greedy rule above is exact without a loop over detections. It
     equals a plain-loop transcription of the reference
-    (:func:`svd_mm.testing.froc_reference`) to the last bit up to the
+    (:func:`tests.helpers.froc_reference`) to the last bit up to the
     last FP.
 
     The predictions of mmdet detectors are rescaled to the original image,

@@ -4,7 +4,7 @@
 # GroupNorm (per sample) makes 2 processes x 2 images train exactly like
 # 1 process x 4 images. The pipeline has no random transform and the sampler
 # a fixed seed, so a resumed run sees the same data as an uninterrupted one.
-# The data folder (laid out by svd_mm.testing.data_cache.
+# The data folder (laid out by tests.helpers.data_cache.
 # layout_classification_set) comes from $SVD_MM_TOOLS_DATA.
 custom_imports = dict(imports=['svd_mm'], allow_failed_imports=False)
 default_scope = 'mmpretrain'

@@ -179,8 +179,7 @@ def test_bad_arguments():
 
 @pytest.fixture(scope='module')
 def layout(tmp_path_factory):
-    from svd_mm.testing.deeplesion_layout import \
-        build_deeplesion_layout_from_ct
+    from tests.helpers.deeplesion_layout import build_deeplesion_layout_from_ct
     return build_deeplesion_layout_from_ct(
         str(tmp_path_factory.mktemp('deeplesion')), context_mm=20.)
 
@@ -198,7 +197,7 @@ def _ct_results(layout, case):
 def test_real_ct_slices(layout):
     import nrrd
 
-    from svd_mm.testing.data_cache import fetch_pyradiomics_ct
+    from tests.helpers.data_cache import fetch_pyradiomics_ct
     case = layout['cases'][1]  # lung2, 5 mm slices
     image, _ = nrrd.read(fetch_pyradiomics_ct()[1]['image'])
     key_z = case['key_slice'] - 1

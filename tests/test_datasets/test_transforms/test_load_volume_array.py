@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from svd_mm.datasets.transforms.load_volume_array import LoadVolumeArray
-from svd_mm.testing.data_cache import fetch_pyradiomics_ct
+from tests.helpers.data_cache import fetch_pyradiomics_ct
 from svd_mm.utils.medical_io import Volume, read_volume, write_volume
 
 

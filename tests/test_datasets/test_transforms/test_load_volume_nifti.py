@@ -20,10 +20,10 @@ from svd_mm.datasets.transforms import (CenterCrop3D, LoadVolumeNifti,
                                         RandomCrop3D, RandomFlip3D,
                                         RandomRescale3D)
 from svd_mm.datasets.transforms.lazy_volume import LazyNiftiVolume
-from svd_mm.testing.lits_layout import build_lits_layout_from_ct
-from svd_mm.testing.page_cache import page_cache_supported, resident_bytes
-from svd_mm.testing.tools import load_script
 from svd_mm.utils.volume_io import read_nifti
+from tests.helpers.lits_layout import build_lits_layout_from_ct
+from tests.helpers.page_cache import page_cache_supported, resident_bytes
+from tests.helpers.tools import load_script
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / 'tools' / 'dataset_converters' / 'prepare_lits.py'

@@ -14,7 +14,7 @@ from mmengine.dataset import Compose  # noqa: E402
 from mmengine.registry import TRANSFORMS  # noqa: E402
 
 from svd_mm.datasets.transforms import PackDetVolumeInputs  # noqa: E402
-from svd_mm.testing.data_cache import fetch_foolbox_images  # noqa: E402
+from tests.helpers.data_cache import fetch_foolbox_images  # noqa: E402
 
 # A non-square crop of a real photo and two boxes on it, the second ignored.
 CROP_HW = (300, 420)

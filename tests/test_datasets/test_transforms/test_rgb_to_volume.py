@@ -9,7 +9,7 @@ from mmengine.registry import TRANSFORMS
 from mmengine.runner import set_random_seed
 
 from svd_mm.datasets.transforms import RGBToVolume
-from svd_mm.testing.data_cache import fetch_foolbox_images
+from tests.helpers.data_cache import fetch_foolbox_images
 
 
 @pytest.fixture(scope='module')

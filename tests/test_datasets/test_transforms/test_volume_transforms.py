@@ -11,7 +11,7 @@ from mmengine.registry import DefaultScope
 from svd_mm.datasets.transforms import (CenterCrop3D, LoadNoduleNpz,
                                         RandomCrop3D, RandomFlip3D,
                                         RandomRot90_3D, ScaleIntensity)
-from svd_mm.testing.data_cache import fetch_pyradiomics_ct
+from tests.helpers.data_cache import fetch_pyradiomics_ct
 
 
 @pytest.fixture(scope='module')

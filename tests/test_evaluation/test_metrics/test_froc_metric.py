@@ -13,8 +13,8 @@ from mmengine.structures import InstanceData  # noqa: E402
 
 from svd_mm.evaluation.metrics import FROCMetric  # noqa: E402
 from svd_mm.evaluation.metrics.froc_metric import box_hits  # noqa: E402
-from svd_mm.testing import froc_reference  # noqa: E402
 from svd_mm.visualization import read_froc_curve  # noqa: E402
+from tests.helpers import froc_reference  # noqa: E402
 
 calculate = FROCMetric.calculate
 

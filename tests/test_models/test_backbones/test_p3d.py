@@ -10,8 +10,8 @@ from svd_mm.models.backbones import P3D, ResNet3D
 from svd_mm.models.backbones.p3d import (P3DBottleneck, PseudoConv3D,
                                          SliceMaxPool3D)
 from svd_mm.models.backbones.resnet3d import Bottleneck3D
-from svd_mm.testing import (Table2Classifier, all_zeros, check_norm_state,
-                            is_block, table2_complexity)
+from tests.helpers import (Table2Classifier, all_zeros, check_norm_state,
+                           is_block, table2_complexity)
 
 DEPTHS = (63, 131)
 

@@ -11,8 +11,8 @@ import svd_mm.models.backbones.resnet3d as resnet3d_module
 from svd_mm.models.backbones import ResNet3D
 from svd_mm.models.backbones.resnet3d import (BasicBlock3D, Bottleneck3D,
                                               ZeroPadShortcut3D)
-from svd_mm.testing import (all_zeros, check_norm_state, is_block, is_norm,
-                            table2_complexity)
+from tests.helpers import (all_zeros, check_norm_state, is_block, is_norm,
+                           table2_complexity)
 
 DEPTHS = (18, 34, 50)
 

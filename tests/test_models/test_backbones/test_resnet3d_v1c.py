@@ -9,7 +9,7 @@ from torch.nn.modules import GroupNorm
 
 import svd_mm.models.backbones.resnet3d_v1c as resnet3d_v1c_module
 from svd_mm.models.backbones import ResNet3D, ResNet3DV1c
-from svd_mm.testing import check_norm_state, is_norm, table2_complexity
+from tests.helpers import check_norm_state, is_norm, table2_complexity
 
 # [kwargs, in_shape, (D, H, W) of each output]; channels follow from depth
 SHAPE_CASES = [

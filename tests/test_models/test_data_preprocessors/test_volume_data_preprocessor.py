@@ -12,7 +12,7 @@ from mmengine.runner import set_random_seed
 from mmengine.structures import BaseDataElement
 
 from svd_mm.models.data_preprocessors import VolumeDataPreprocessor
-from svd_mm.testing.data_cache import fetch_foolbox_images
+from tests.helpers.data_cache import fetch_foolbox_images
 
 
 @MODELS.register_module(name='_TestTinyVolumeNet', force=True)

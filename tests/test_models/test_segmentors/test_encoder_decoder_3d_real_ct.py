@@ -13,7 +13,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import set_random_seed
 
 from svd_mm.evaluation.metrics import DiceMetric3D
-from svd_mm.testing.data_cache import fetch_pyradiomics_ct
+from tests.helpers.data_cache import fetch_pyradiomics_ct
 
 CROP = (8, 32, 32)  # (D, H, W); lung1's lesion spans 3 x 26 x 24 voxels
 LOSSES = [

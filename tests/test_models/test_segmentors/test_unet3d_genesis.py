@@ -12,7 +12,7 @@ import svd_mm  # noqa: F401
 from svd_mm.models.segmentors import UNet3DGenesis
 from svd_mm.models.utils import convert_genesis
 from svd_mm.structures import VoxelData
-from svd_mm.testing.tools import load_script
+from tests.helpers.tools import load_script
 
 
 def _load_layouts():

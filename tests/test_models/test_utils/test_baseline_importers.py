@@ -20,7 +20,7 @@ from svd_mm.models.utils import (BASELINE_CONVERTERS, convert_acs_resnet,
                                  convert_genesis, convert_kinetics_3d_resnet,
                                  convert_med3d, format_report,
                                  inflate_2d_resnet)
-from svd_mm.testing.tools import load_script
+from tests.helpers.tools import load_script
 
 
 def _load_layouts():

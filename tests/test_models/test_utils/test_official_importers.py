@@ -1,5 +1,5 @@
 """Importers of the released SVD-Net and MP3D weights, on the official key
-layouts (``svd_mm.testing.official_models``, built from the official model
+layouts (``tests.helpers.official_models``, built from the official model
 code: names, shapes, registration order).
 
 - Every tensor is mapped one to one onto svd_mm's ResNet3D-18 /
@@ -26,13 +26,13 @@ from svd_mm.models.backbones import P3D, ResNet3D
 from svd_mm.models.backbones.p3d import P3DBottleneck
 from svd_mm.models.utils import (BASELINE_CONVERTERS, OFFICIAL_CONVERTERS,
                                  convert_mp3d_p3d, convert_svd_release_r3d18)
-from svd_mm.testing.official_models import (MP3D_DETECTOR_SHAPES,
-                                            cspr_resnet3d_forward,
-                                            cspr_resnet3d_state,
-                                            mp3d_p3d_forward, mp3d_p3d_state,
-                                            mp3d_release_checkpoint,
-                                            svd_release_checkpoint)
-from svd_mm.testing.tools import load_script
+from tests.helpers.official_models import (MP3D_DETECTOR_SHAPES,
+                                           cspr_resnet3d_forward,
+                                           cspr_resnet3d_state,
+                                           mp3d_p3d_forward, mp3d_p3d_state,
+                                           mp3d_release_checkpoint,
+                                           svd_release_checkpoint)
+from tests.helpers.tools import load_script
 
 layouts = load_script(Path(__file__).with_name('baseline_layouts.py'))
 

@@ -3,7 +3,7 @@
 The LiTS training set (131 abdominal CTs, about 50 GB) cannot be fetched by
 package name, so svd_mm's tests lay the two real chest CTs with lesion masks
 of the ``pyradiomics`` sdist (see
-:func:`svd_mm.testing.data_cache.fetch_pyradiomics_ct`) out as LiTS ships its
+:func:`tests.helpers.data_cache.fetch_pyradiomics_ct`) out as LiTS ships its
 training data:
 
 .. code-block:: none

@@ -110,7 +110,7 @@ def _fetch_tool() -> ModuleType:
         'fetch_test_data.py'
     if not path.is_file():
         raise FileNotFoundError(
-            f'svd_mm.testing fetches its data through {path}, which does not '
+            f'tests.helpers fetches its data through {path}, which does not '
             'exist: use an editable install of an svd_mm checkout, or fill '
             '$SVD_MM_CACHE from one')
     return load_script(str(path), 'svd_mm_fetch_test_data')

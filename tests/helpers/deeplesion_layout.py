@@ -3,7 +3,7 @@
 The NIH DeepLesion data (about 220 GB) cannot be fetched by package name, so
 svd_mm's tests and demo lay the two real chest CTs with lesion masks of the
 ``pyradiomics`` sdist (see
-:func:`svd_mm.testing.data_cache.fetch_pyradiomics_ct`) out exactly as
+:func:`tests.helpers.data_cache.fetch_pyradiomics_ct`) out exactly as
 DeepLesion ships its data:
 
 .. code-block:: none

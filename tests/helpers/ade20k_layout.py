@@ -1,7 +1,7 @@
 """A real photo with a real semantic map, laid out as mmseg's ADE20K.
 
 The ``terrain2`` photo of the ``sahi==0.12.8`` sdist (1024 x 682, five
-off-road cars, fetched by :func:`svd_mm.testing.data_cache.fetch_sahi_coco`)
+off-road cars, fetched by :func:`tests.helpers.data_cache.fetch_sahi_coco`)
 has a COCO annotation with one polygon per car. Rasterised, the polygons
 give a two-class semantic map: ``car`` inside them and ``earth`` (the
 terrain, bushes and sky) everywhere else, both in ADE20K's 150-class label
@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from svd_mm.testing.data_cache import fetch_sahi_coco
+from tests.helpers.data_cache import fetch_sahi_coco
 
 __all__ = ['CLASSES', 'rasterise_coco', 'layout_terrain2_ade20k']
 
@@ -71,7 +71,7 @@ def layout_terrain2_ade20k(out_dir: str,
     Args:
         out_dir (str): Destination folder (created).
         cache_dir (str, optional): Data cache folder, see
-            :func:`svd_mm.testing.data_cache.get_cache_dir`.
+            :func:`tests.helpers.data_cache.get_cache_dir`.
 
     Returns:
         dict: ``data_root``, ``classes`` (:data:`CLASSES`), ``shape``

@@ -4,7 +4,7 @@ The LIDC-IDRI nodule release used by ACS and SVD-Net cannot be fetched by
 package name, so svd_mm's tests and demo build a small stand-in with the
 same layout and the same preprocessing from the two real chest CTs with
 lesion masks shipped in the ``pyradiomics`` sdist (see
-:func:`svd_mm.testing.data_cache.fetch_pyradiomics_ct`).
+:func:`tests.helpers.data_cache.fetch_pyradiomics_ct`).
 """
 import csv
 import os
