@@ -1,6 +1,6 @@
 """Load a NIfTI volume (and its label volume), optionally preprocessing raw
 CT on the fly."""
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -123,12 +123,10 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
             as they are.
         affine_tol (float): Largest difference allowed between the affines
             of the volume and its labels. Defaults to 1e-3.
-        lazy (bool | str): Whether to put views of uncompressed ``.nii``
-            files loaded without ``preprocess`` into the results instead of
-            arrays, for pipelines that crop first (LiTS training). True (or
-            ``'mmap'``) reads a box from svd_mm's advised memory map,
-            ``'nibabel'`` through nibabel's ``ArrayProxy`` slicing (the
-            same values, slower: ``benchmarks/loader.py``).
+        lazy (bool): Whether to put views of uncompressed ``.nii`` files
+            loaded without ``preprocess`` into the results instead of
+            arrays, for pipelines that crop first (LiTS training); a box is
+            read through nibabel's ``ArrayProxy`` slicing.
             Defaults to False.
 
     Examples:
@@ -150,18 +148,16 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
                  to_float32: bool = False,
                  preprocess: Optional[dict] = None,
                  affine_tol: float = 1e-3,
-                 lazy: Union[bool, str] = False):
+                 lazy: bool = False):
         if preprocess is not None:
             preprocess = self._check_preprocess(preprocess)
         self.with_seg = with_seg
         self.to_float32 = to_float32
         self.preprocess = preprocess
         self.affine_tol = affine_tol
-        if lazy not in (False, True, 'mmap', 'nibabel'):
-            raise ValueError(f"lazy must be a bool, 'mmap' or 'nibabel', "
-                             f'got {lazy!r}')
+        if not isinstance(lazy, bool):
+            raise TypeError(f'lazy must be a bool, got {lazy!r}')
         self.lazy = lazy
-        self._reader = 'nibabel' if lazy == 'nibabel' else 'mmap'
 
     @classmethod
     def _check_preprocess(cls, preprocess: dict) -> dict:
@@ -194,8 +190,7 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
                 path,
                 channel=True,
                 dtype=np.float32 if self.to_float32 else None,
-                convert=check_finite_box,
-                reader=self._reader)
+                convert=check_finite_box)
             return image, geometry, geometry
         volume = read_nifti(path)
         file_geometry = volume.geometry
@@ -217,10 +212,7 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
                            f"'seg_map_path' for {img_path}")
         if self._reads_lazily(seg_path, preprocess):
             label, label_geometry = open_nifti_lazy(
-                seg_path,
-                dtype=np.uint8,
-                convert=labels_to_uint8,
-                reader=self._reader)
+                seg_path, dtype=np.uint8, convert=labels_to_uint8)
         else:
             label = read_nifti(seg_path)
             label_geometry = label.geometry
