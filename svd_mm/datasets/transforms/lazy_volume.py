@@ -22,6 +22,8 @@ import numpy as np
 from svd_mm.utils.volume_io import (Geometry, check_finite_voxels,
                                     load_nifti_image, make_geometry)
 
+from .utils import _format_repr
+
 __all__ = [
     'LazyNiftiVolume', 'open_nifti_lazy', 'materialize_lazy_volumes',
     'check_finite_box'
@@ -178,8 +180,7 @@ class LazyNiftiVolume:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(path={self.path!r}, '
-                f'shape={self.shape}, dtype={self.dtype})')
+        return _format_repr(self, 'path', 'shape', 'dtype')
 
 
 def open_nifti_lazy(path: str,

@@ -11,6 +11,7 @@ from svd_mm.utils.volume_io import (LITS_HU_WINDOW, Volume,
                                     read_nifti, same_geometry)
 
 from .lazy_volume import check_finite_box, open_nifti_lazy
+from .utils import _format_repr, _require_key
 
 __all__ = ['LoadVolumeNifti', 'labels_to_uint8', 'add_gt_seg_map']
 
@@ -246,11 +247,7 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
             dict: The result dict with ``img`` and, if ``with_seg``,
             ``gt_seg_map``, plus the geometry keys.
         """
-        if 'img_path' not in results:
-            raise KeyError(f'{self.__class__.__name__} requires the key '
-                           f"'img_path', but the results only have "
-                           f'{sorted(results)}')
-        img_path = results['img_path']
+        img_path = _require_key(results, 'img_path', type(self).__name__)
         preprocess = self._get_preprocess(results)
         # file_geometry: the grid of the file, which the label must share
         image, geometry, file_geometry = self._load_image(img_path,
@@ -275,10 +272,5 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
         return results
 
     def __repr__(self) -> str:
-        repr_str = self.__class__.__name__
-        repr_str += f'(with_seg={self.with_seg}, '
-        repr_str += f'to_float32={self.to_float32}, '
-        repr_str += f'preprocess={self.preprocess}, '
-        repr_str += f'affine_tol={self.affine_tol}, '
-        repr_str += f'lazy={self.lazy})'
-        return repr_str
+        return _format_repr(self, 'with_seg', 'to_float32', 'preprocess',
+                            'affine_tol', 'lazy')
