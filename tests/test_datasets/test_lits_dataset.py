@@ -9,8 +9,8 @@ from mmengine.registry import DATASETS
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
 from svd_mm.datasets import LiTSDataset
-from svd_mm.testing.tools import load_script
 from svd_mm.testing.lits_layout import build_lits_layout_from_ct
+from svd_mm.testing.tools import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / 'tools' / 'dataset_converters' / 'prepare_lits.py'

@@ -19,15 +19,11 @@ from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
-from svd_mm.utils.volume_io import (Geometry, check_finite_voxels,
-                                    load_nifti_image, make_geometry)
+from svd_mm.utils.volume_io import Geometry, load_nifti_image, make_geometry
 
 from .utils import _format_repr
 
-__all__ = [
-    'LazyNiftiVolume', 'open_nifti_lazy', 'materialize_lazy_volumes',
-    'check_finite_box'
-]
+__all__ = ['LazyNiftiVolume', 'open_nifti_lazy', 'materialize_lazy_volumes']
 
 Convert = Callable[[np.ndarray, str], np.ndarray]
 
@@ -252,8 +248,3 @@ def materialize_lazy_volumes(results: dict,
         if isinstance(results.get(key), LazyNiftiVolume):
             results[key] = np.asarray(results[key])
     return results
-
-
-def check_finite_box(box: np.ndarray, path: str) -> np.ndarray:
-    """Reject NaN / inf voxels of a float box (``convert`` of images)."""
-    return check_finite_voxels(box, path, ' read')

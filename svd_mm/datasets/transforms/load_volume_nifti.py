@@ -1,5 +1,6 @@
 """Load a NIfTI volume (and its label volume), optionally preprocessing raw
 CT on the fly."""
+from functools import partial
 from typing import Optional
 
 import numpy as np
@@ -7,10 +8,11 @@ from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
 from svd_mm.utils.volume_io import (LITS_HU_WINDOW, Volume,
-                                    preprocess_ct_image, preprocess_label,
-                                    read_nifti, same_geometry)
+                                    check_finite_voxels, preprocess_ct_image,
+                                    preprocess_label, read_nifti,
+                                    same_geometry)
 
-from .lazy_volume import check_finite_box, open_nifti_lazy
+from .lazy_volume import open_nifti_lazy
 from .utils import _format_repr, _require_key
 
 __all__ = ['LoadVolumeNifti', 'labels_to_uint8', 'add_gt_seg_map']
@@ -191,7 +193,7 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
                 path,
                 channel=True,
                 dtype=np.float32 if self.to_float32 else None,
-                convert=check_finite_box)
+                convert=partial(check_finite_voxels, part=' read'))
             return image, geometry, geometry
         volume = read_nifti(path)
         file_geometry = volume.geometry
