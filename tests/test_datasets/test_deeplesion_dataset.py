@@ -12,9 +12,9 @@ from mmengine.structures import InstanceData  # noqa: E402
 
 from svd_mm.datasets import DeepLesionDataset  # noqa: E402
 from svd_mm.evaluation.metrics import FROCMetric  # noqa: E402
-from tests.helpers.tools import load_script
 from tests.helpers.deeplesion_layout import \
     build_deeplesion_layout_from_ct  # noqa: E402
+from tests.helpers.tools import load_script
 
 SCRIPT = (Path(__file__).resolve().parents[2] / 'tools' /
           'dataset_converters' / 'prepare_deeplesion.py')

@@ -9,8 +9,8 @@ from mmengine.registry import DATASETS
 
 import svd_mm  # noqa: F401  (registers the svd_mm modules)
 from svd_mm.datasets import LiTSDataset
-from tests.helpers.tools import load_script
 from tests.helpers.lits_layout import build_lits_layout_from_ct
+from tests.helpers.tools import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / 'tools' / 'dataset_converters' / 'prepare_lits.py'

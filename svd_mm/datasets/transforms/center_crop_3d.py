@@ -1,6 +1,6 @@
 """Centre crop of a volume with an optional random shift (ACS's "move")."""
 from numbers import Integral
-from typing import Sequence, Tuple, Union
+from typing import Callable, Sequence, Tuple, Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -8,8 +8,9 @@ from mmcv.transforms.utils import cache_randomness
 from mmengine.registry import TRANSFORMS
 
 from .lazy_volume import LazyNiftiVolume, materialize_lazy_volumes
+from .utils import _format_repr, _require_key
 
-__all__ = ['CenterCrop3D', 'crop_volume_results']
+__all__ = ['CenterCrop3D', 'Crop3D', 'crop_volume_results', 'map_volumes']
 
 IntOrTriple = Union[int, Sequence[int]]
 
@@ -55,9 +56,7 @@ def _spatial_shape(results: dict,
     otherwise the views are read whole into arrays first.
     """
     source = results.get('img_path', results.get('case_id', '<unknown>'))
-    if 'img' not in results:
-        raise KeyError(f'{transform} requires the key \'img\', but the '
-                       f'results only have {sorted(results)} ({source})')
+    _require_key(results, 'img', transform, f' ({source})')
     if not lazy:
         materialize_lazy_volumes(results)
     img = results['img']
@@ -75,6 +74,22 @@ def _spatial_shape(results: dict,
                 f'{transform}: {key} of shape {tuple(seg.shape)} does not '
                 f'match the (D, H, W) = {shape} of img from {source}')
     return shape
+
+
+def map_volumes(results: dict,
+                fn: Callable[[np.ndarray, int], np.ndarray]) -> None:
+    """Replace ``img`` by ``fn(img, 1)`` and every seg field by
+    ``fn(seg, 0)``: the same change of the (D, H, W) grid for all.
+
+    Args:
+        results (dict): Result dict with ``img`` (C, D, H, W) and
+            optionally ``seg_fields`` naming (D, H, W) maps.
+        fn (callable): ``fn(array, lead)``, ``lead`` being the number of
+            axes in front of (D, H, W).
+    """
+    results['img'] = fn(results['img'], 1)
+    for key in results.get('seg_fields', []):
+        results[key] = fn(results[key], 0)
 
 
 def crop_volume_results(results: dict, starts: Sequence[int],
@@ -113,40 +128,27 @@ def crop_volume_results(results: dict, starts: Sequence[int],
         before = lo - start
         pads.append((before, length - before - (hi - lo)))
 
-    def _crop(arr: np.ndarray, value, lead: int) -> np.ndarray:
+    def _crop(arr: np.ndarray, lead: int) -> np.ndarray:
         out = arr[(slice(None), ) * lead + tuple(src)]
         if any(p != (0, 0) for p in pads):
             out = np.pad(
                 out, [(0, 0)] * lead + pads,
                 mode='constant',
-                constant_values=value)
+                constant_values=pad_val if lead else seg_pad_val)
         return np.ascontiguousarray(out)
 
-    results['img'] = _crop(results['img'], pad_val, 1)
-    for key in results.get('seg_fields', []):
-        results[key] = _crop(results[key], seg_pad_val, 0)
+    map_volumes(results, _crop)
     results['img_shape'] = tuple(crop_size)
     results['crop_bbox'] = tuple(int(s) for s in starts) + tuple(
         int(s + n) for s, n in zip(starts, crop_size))
     return results
 
 
-@TRANSFORMS.register_module()
-class CenterCrop3D(BaseTransform):
-    """Crop a (D, H, W) box around the volume centre, optionally shifted.
-
-    The box starts at ``(size - crop) // 2 + offset`` on each axis, where the
-    offset is drawn uniformly from the integers in ``[-jitter, jitter]``
-    (independently per axis). With ``jitter=0`` this is the deterministic
-    test-time crop; with ``jitter > 0`` it is the random "move" of the ACS
-    LIDC-IDRI pipeline (crop 48, move 5 for training). The same box is cut
-    from ``img`` and every key in ``seg_fields``.
-
-    Where the box leaves the volume (a volume smaller than the crop, or a
-    large jitter), the missing voxels are padded with ``pad_val`` in the
-    image (0, which is -1024 HU = air for volumes windowed like the
-    LIDC-IDRI release) and ``seg_pad_val`` in the seg fields (255, the
-    ``ignore_index`` of mmseg).
+class Crop3D(BaseTransform):
+    """Base of the 3D crops: cut the box whose first voxel :meth:`_starts`
+    chooses from ``img`` and every key in ``seg_fields``
+    (:func:`crop_volume_results`, with the ``crop_size``, ``pad_val`` and
+    ``seg_pad_val`` of the transform).
 
     Required Keys:
 
@@ -166,6 +168,44 @@ class CenterCrop3D(BaseTransform):
     - crop_bbox (tuple): (d0, h0, w0, d1, h1, w1) of the box in the voxel
       coordinates of the input (end exclusive, may extend beyond the input
       where it was padded).
+    """
+
+    def _starts(self, results: dict,
+                shape: Tuple[int, int, int]) -> Sequence[int]:
+        """First voxel of the box on each of D, H, W."""
+        raise NotImplementedError
+
+    def transform(self, results: dict) -> dict:
+        """Cut the box from the volume and its seg fields.
+
+        Args:
+            results (dict): Result dict with a (C, D, H, W) ``img``.
+
+        Returns:
+            dict: The cropped result dict.
+        """
+        shape = _spatial_shape(results, type(self).__name__, lazy=True)
+        return crop_volume_results(results, self._starts(results, shape),
+                                   self.crop_size, self.pad_val,
+                                   self.seg_pad_val)
+
+
+@TRANSFORMS.register_module()
+class CenterCrop3D(Crop3D):
+    """Crop a (D, H, W) box around the volume centre, optionally shifted.
+
+    The box starts at ``(size - crop) // 2 + offset`` on each axis, where the
+    offset is drawn uniformly from the integers in ``[-jitter, jitter]``
+    (independently per axis). With ``jitter=0`` this is the deterministic
+    test-time crop; with ``jitter > 0`` it is the random "move" of the ACS
+    LIDC-IDRI pipeline (crop 48, move 5 for training). The same box is cut
+    from ``img`` and every key in ``seg_fields``.
+
+    Where the box leaves the volume (a volume smaller than the crop, or a
+    large jitter), the missing voxels are padded with ``pad_val`` in the
+    image (0, which is -1024 HU = air for volumes windowed like the
+    LIDC-IDRI release) and ``seg_pad_val`` in the seg fields (255, the
+    ``ignore_index`` of mmseg). Keys: as :class:`Crop3D`.
 
     Args:
         crop_size (int | Sequence[int]): Output size (D, H, W); an int means
@@ -203,26 +243,13 @@ class CenterCrop3D(BaseTransform):
             return np.zeros(3, dtype=np.int64)
         return np.random.randint(-jitter, jitter + 1)
 
-    def transform(self, results: dict) -> dict:
-        """Cut the (shifted) centre box from the volume and its seg fields.
-
-        Args:
-            results (dict): Result dict with a (C, D, H, W) ``img``.
-
-        Returns:
-            dict: The cropped result dict.
-        """
-        shape = _spatial_shape(results, self.__class__.__name__, lazy=True)
+    def _starts(self, results: dict,
+                shape: Tuple[int, int, int]) -> Sequence[int]:
+        """The (shifted) centre box."""
         offset = self._random_offset()
-        starts = [(size - crop) // 2 + int(o)
-                  for size, crop, o in zip(shape, self.crop_size, offset)]
-        return crop_volume_results(results, starts, self.crop_size,
-                                   self.pad_val, self.seg_pad_val)
+        return [(size - crop) // 2 + int(o)
+                for size, crop, o in zip(shape, self.crop_size, offset)]
 
     def __repr__(self) -> str:
-        repr_str = self.__class__.__name__
-        repr_str += f'(crop_size={self.crop_size}, '
-        repr_str += f'jitter={self.jitter}, '
-        repr_str += f'pad_val={self.pad_val}, '
-        repr_str += f'seg_pad_val={self.seg_pad_val})'
-        return repr_str
+        return _format_repr(self, 'crop_size', 'jitter', 'pad_val',
+                            'seg_pad_val')

@@ -16,6 +16,7 @@ from svd_mm.utils.volume_io import (DEEPLESION_HU_WINDOW, blend,
                                     interpolation_weights)
 
 from .load_volume_array import check_stack_args, stack_positions, window_stack
+from .utils import _format_repr
 
 __all__ = ['LoadDeepLesionSlices']
 
@@ -245,11 +246,6 @@ class LoadDeepLesionSlices(BaseTransform):
                     f'{width}x{height} (width x height) image')
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}('
-                f'num_slices={self.num_slices}, '
-                f'slice_spacing={self.slice_spacing}, '
-                f'hu_window={self.hu_window}, '
-                f'out_range={self.out_range}, '
-                f'hu_offset={self.hu_offset}, '
-                f'check_boxes={self.check_boxes}, '
-                f'backend_args={self.backend_args})')
+        return _format_repr(self, 'num_slices', 'slice_spacing', 'hu_window',
+                            'out_range', 'hu_offset', 'check_boxes',
+                            'backend_args')

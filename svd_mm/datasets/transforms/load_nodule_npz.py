@@ -8,6 +8,7 @@ from mmengine import fileio
 from mmengine.registry import TRANSFORMS
 
 from .load_volume_nifti import add_gt_seg_map
+from .utils import _format_repr, _require_key
 
 __all__ = ['LoadNoduleNpz']
 
@@ -115,11 +116,7 @@ class LoadNoduleNpz(BaseTransform):
             dict: The result dict with ``img`` and, if ``with_seg``,
             ``gt_seg_map``.
         """
-        if 'img_path' not in results:
-            raise KeyError(f'{self.__class__.__name__} requires the key '
-                           f"'img_path', but the results only have "
-                           f'{sorted(results)}')
-        path = results['img_path']
+        path = _require_key(results, 'img_path', type(self).__name__)
         if not self.with_seg:
             voxel, = self._read(path, self.voxel_key)
         else:
@@ -145,10 +142,5 @@ class LoadNoduleNpz(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        repr_str = self.__class__.__name__
-        repr_str += f'(with_seg={self.with_seg}, '
-        repr_str += f"voxel_key='{self.voxel_key}', "
-        repr_str += f'mask_key={self.mask_key!r}, '
-        repr_str += f'to_float32={self.to_float32}, '
-        repr_str += f'backend_args={self.backend_args})'
-        return repr_str
+        return _format_repr(self, 'with_seg', 'voxel_key', 'mask_key',
+                            'to_float32', 'backend_args')

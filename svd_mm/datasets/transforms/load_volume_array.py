@@ -10,6 +10,7 @@ from svd_mm.utils.volume_io import (DEEPLESION_HU_WINDOW, LITS_HU_WINDOW,
                                     Volume, preprocess_ct_image, resample_axis)
 
 from .load_volume_nifti import LoadVolumeNifti
+from .utils import _format_repr, _require_key
 
 __all__ = ['LoadVolumeArray']
 
@@ -173,10 +174,7 @@ class LoadVolumeArray(BaseTransform):
 
     @staticmethod
     def _volume(results: dict) -> Volume:
-        if 'volume' not in results:
-            raise KeyError("LoadVolumeArray requires the key 'volume', but "
-                           f'the results only have {sorted(results)}')
-        volume = results['volume']
+        volume = _require_key(results, 'volume', 'LoadVolumeArray')
         if isinstance(volume, Volume):
             return volume
         if results.get('affine') is None:
@@ -259,11 +257,5 @@ class LoadVolumeArray(BaseTransform):
         return self._load_stack(results, volume)
 
     def __repr__(self) -> str:
-        repr_str = self.__class__.__name__
-        repr_str += f'(preprocess={self.preprocess}, '
-        repr_str += f'to_float32={self.to_float32}, '
-        repr_str += f'num_slices={self.num_slices}, '
-        repr_str += f'slice_spacing={self.slice_spacing}, '
-        repr_str += f'hu_window={self.hu_window}, '
-        repr_str += f'out_range={self.out_range})'
-        return repr_str
+        return _format_repr(self, 'preprocess', 'to_float32', 'num_slices',
+                            'slice_spacing', 'hu_window', 'out_range')

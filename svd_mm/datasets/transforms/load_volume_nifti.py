@@ -1,16 +1,19 @@
 """Load a NIfTI volume (and its label volume), optionally preprocessing raw
 CT on the fly."""
-from typing import Optional, Union
+from functools import partial
+from typing import Optional
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
 from svd_mm.utils.volume_io import (LITS_HU_WINDOW, Volume,
-                                    preprocess_ct_image, preprocess_label,
-                                    read_nifti, same_geometry)
+                                    check_finite_voxels, preprocess_ct_image,
+                                    preprocess_label, read_nifti,
+                                    same_geometry)
 
-from .lazy_volume import check_finite_box, open_nifti_lazy
+from .lazy_volume import open_nifti_lazy
+from .utils import _format_repr, _require_key
 
 __all__ = ['LoadVolumeNifti', 'labels_to_uint8', 'add_gt_seg_map']
 
@@ -123,12 +126,10 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
             as they are.
         affine_tol (float): Largest difference allowed between the affines
             of the volume and its labels. Defaults to 1e-3.
-        lazy (bool | str): Whether to put views of uncompressed ``.nii``
-            files loaded without ``preprocess`` into the results instead of
-            arrays, for pipelines that crop first (LiTS training). True (or
-            ``'mmap'``) reads a box from svd_mm's advised memory map,
-            ``'nibabel'`` through nibabel's ``ArrayProxy`` slicing (the
-            same values, slower: ``benchmarks/loader.py``).
+        lazy (bool): Whether to put views of uncompressed ``.nii`` files
+            loaded without ``preprocess`` into the results instead of
+            arrays, for pipelines that crop first (LiTS training); a box is
+            read through nibabel's ``ArrayProxy`` slicing.
             Defaults to False.
 
     Examples:
@@ -150,18 +151,16 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
                  to_float32: bool = False,
                  preprocess: Optional[dict] = None,
                  affine_tol: float = 1e-3,
-                 lazy: Union[bool, str] = False):
+                 lazy: bool = False):
         if preprocess is not None:
             preprocess = self._check_preprocess(preprocess)
         self.with_seg = with_seg
         self.to_float32 = to_float32
         self.preprocess = preprocess
         self.affine_tol = affine_tol
-        if lazy not in (False, True, 'mmap', 'nibabel'):
-            raise ValueError(f"lazy must be a bool, 'mmap' or 'nibabel', "
-                             f'got {lazy!r}')
+        if not isinstance(lazy, bool):
+            raise TypeError(f'lazy must be a bool, got {lazy!r}')
         self.lazy = lazy
-        self._reader = 'nibabel' if lazy == 'nibabel' else 'mmap'
 
     @classmethod
     def _check_preprocess(cls, preprocess: dict) -> dict:
@@ -194,8 +193,7 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
                 path,
                 channel=True,
                 dtype=np.float32 if self.to_float32 else None,
-                convert=check_finite_box,
-                reader=self._reader)
+                convert=partial(check_finite_voxels, part=' read'))
             return image, geometry, geometry
         volume = read_nifti(path)
         file_geometry = volume.geometry
@@ -217,10 +215,7 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
                            f"'seg_map_path' for {img_path}")
         if self._reads_lazily(seg_path, preprocess):
             label, label_geometry = open_nifti_lazy(
-                seg_path,
-                dtype=np.uint8,
-                convert=labels_to_uint8,
-                reader=self._reader)
+                seg_path, dtype=np.uint8, convert=labels_to_uint8)
         else:
             label = read_nifti(seg_path)
             label_geometry = label.geometry
@@ -254,11 +249,7 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
             dict: The result dict with ``img`` and, if ``with_seg``,
             ``gt_seg_map``, plus the geometry keys.
         """
-        if 'img_path' not in results:
-            raise KeyError(f'{self.__class__.__name__} requires the key '
-                           f"'img_path', but the results only have "
-                           f'{sorted(results)}')
-        img_path = results['img_path']
+        img_path = _require_key(results, 'img_path', type(self).__name__)
         preprocess = self._get_preprocess(results)
         # file_geometry: the grid of the file, which the label must share
         image, geometry, file_geometry = self._load_image(img_path,
@@ -283,10 +274,5 @@ LazyNiftiVolume` views of the files, of the same shape and dtype, from
         return results
 
     def __repr__(self) -> str:
-        repr_str = self.__class__.__name__
-        repr_str += f'(with_seg={self.with_seg}, '
-        repr_str += f'to_float32={self.to_float32}, '
-        repr_str += f'preprocess={self.preprocess}, '
-        repr_str += f'affine_tol={self.affine_tol}, '
-        repr_str += f'lazy={self.lazy})'
-        return repr_str
+        return _format_repr(self, 'with_seg', 'to_float32', 'preprocess',
+                            'affine_tol', 'lazy')

@@ -1,12 +1,13 @@
 """mmseg packing for 3D volumes. Importing this module needs mmseg."""
 import numpy as np
 from mmcv.transforms import to_tensor
+from mmengine.structures import PixelData
 from mmseg.datasets.transforms import PackSegInputs
 from mmseg.registry import TRANSFORMS
-from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from svd_mm.structures import VoxelData
+
 from .lazy_volume import materialize_lazy_volumes
 
 __all__ = ['PackSegVolumeInputs']

@@ -2,18 +2,17 @@
 from typing import Sequence, Tuple
 
 import numpy as np
-from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmengine.registry import TRANSFORMS
 
-from .center_crop_3d import (IntOrTriple, _spatial_shape, _to_triple,
-                             crop_volume_results)
+from .center_crop_3d import Crop3D, IntOrTriple, _to_triple
+from .utils import _format_repr
 
 __all__ = ['RandomCrop3D']
 
 
 @TRANSFORMS.register_module()
-class RandomCrop3D(BaseTransform):
+class RandomCrop3D(Crop3D):
     """Crop a (D, H, W) box at a random position of the volume.
 
     On each axis the first voxel of the box is drawn uniformly from
@@ -26,27 +25,9 @@ class RandomCrop3D(BaseTransform):
 
     For segmentation, ``cat_max_ratio < 1`` re-draws the box (at most 10
     times, as mmseg's ``RandomCrop``) while a single class covers more than
-    that fraction of the labelled voxels of ``gt_seg_map`` in it.
-
-    Required Keys:
-
-    - img (np.ndarray | LazyNiftiVolume): (C, D, H, W); from the view of
-      ``LoadVolumeNifti(lazy=True)`` only the box is read.
-    - seg_fields (list[str], optional): Keys of (D, H, W) maps (arrays or
-      views).
-    - gt_seg_map (np.ndarray | LazyNiftiVolume, optional): (D, H, W), only
-      read (the box) when ``cat_max_ratio < 1``.
-
-    Modified Keys:
-
-    - img: (C, *crop_size), C-contiguous ndarray, same dtype.
-    - img_shape: ``crop_size``.
-    - every key in seg_fields: ``crop_size``.
-
-    Added Keys:
-
-    - crop_bbox (tuple): (d0, h0, w0, d1, h1, w1) of the box in the voxel
-      coordinates of the input (end exclusive).
+    that fraction of the labelled voxels of ``gt_seg_map`` in it (only the
+    box is read from a view). Keys: as
+    :class:`~svd_mm.datasets.transforms.center_crop_3d.Crop3D`.
 
     Args:
         crop_size (int | Sequence[int]): Output size (D, H, W); an int means
@@ -105,30 +86,17 @@ class RandomCrop3D(BaseTransform):
         return len(counts) <= 1 or \
             counts.max() / counts.sum() >= self.cat_max_ratio
 
-    def transform(self, results: dict) -> dict:
-        """Cut a random box from the volume and its seg fields.
-
-        Args:
-            results (dict): Result dict with a (C, D, H, W) ``img``.
-
-        Returns:
-            dict: The cropped result dict.
-        """
-        shape = _spatial_shape(results, self.__class__.__name__, lazy=True)
+    def _starts(self, results: dict,
+                shape: Tuple[int, int, int]) -> Tuple[int, ...]:
+        """A random box, re-drawn while ``_too_uniform``."""
         starts = self._random_starts(shape)
         if self.cat_max_ratio < 1. and 'gt_seg_map' in results:
             for _ in range(10):
                 if not self._too_uniform(results['gt_seg_map'], starts):
                     break
                 starts = self._random_starts(shape)
-        return crop_volume_results(results, starts, self.crop_size,
-                                   self.pad_val, self.seg_pad_val)
+        return starts
 
     def __repr__(self) -> str:
-        repr_str = self.__class__.__name__
-        repr_str += f'(crop_size={self.crop_size}, '
-        repr_str += f'cat_max_ratio={self.cat_max_ratio}, '
-        repr_str += f'ignore_index={self.ignore_index}, '
-        repr_str += f'pad_val={self.pad_val}, '
-        repr_str += f'seg_pad_val={self.seg_pad_val})'
-        return repr_str
+        return _format_repr(self, 'crop_size', 'cat_max_ratio',
+                            'ignore_index', 'pad_val', 'seg_pad_val')

@@ -6,7 +6,8 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmengine.registry import TRANSFORMS
 
-from .center_crop_3d import _spatial_shape, _to_axes
+from .center_crop_3d import _spatial_shape, _to_axes, map_volumes
+from .utils import _check_prob, _format_repr
 
 __all__ = ['RandomFlip3D']
 
@@ -58,9 +59,7 @@ class RandomFlip3D(BaseTransform):
     """
 
     def __init__(self, prob: float = 0.5, axes: Sequence[int] = (0, 1, 2)):
-        if not 0. <= prob <= 1.:
-            raise ValueError(f'prob must be in [0, 1], but got {prob}')
-        self.prob = prob
+        self.prob = _check_prob(prob, 'prob')
         self.axes = _to_axes(axes)
 
     @cache_randomness
@@ -81,15 +80,11 @@ class RandomFlip3D(BaseTransform):
         _spatial_shape(results, self.__class__.__name__)
         axes = self._random_axes()
         if axes:
-            results['img'] = np.ascontiguousarray(
-                np.flip(results['img'], tuple(a + 1 for a in axes)))
-            for key in results.get('seg_fields', []):
-                results[key] = np.ascontiguousarray(
-                    np.flip(results[key], axes))
+            map_volumes(
+                results, lambda array, lead: np.ascontiguousarray(
+                    np.flip(array, tuple(a + lead for a in axes))))
         results['flip_axes'] = axes
         return results
 
     def __repr__(self) -> str:
-        repr_str = self.__class__.__name__
-        repr_str += f'(prob={self.prob}, axes={self.axes})'
-        return repr_str
+        return _format_repr(self, 'prob', 'axes')

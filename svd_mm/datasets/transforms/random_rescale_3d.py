@@ -9,7 +9,9 @@ from mmcv.transforms.utils import cache_randomness
 from mmengine.registry import TRANSFORMS
 
 from svd_mm.utils.volume_io import _cast
-from .center_crop_3d import _spatial_shape, _to_axes
+
+from .center_crop_3d import _spatial_shape, _to_axes, map_volumes
+from .utils import _format_repr
 
 __all__ = ['RandomRescale3D']
 
@@ -92,16 +94,16 @@ class RandomRescale3D(BaseTransform):
 
     @staticmethod
     def _resize(array: np.ndarray, size: Tuple[int, int, int],
-                mode: str) -> np.ndarray:
-        """Resize a (C, D, H, W) array with ``F.interpolate``."""
-        dtype = array.dtype
+                lead: int) -> np.ndarray:
+        """Resize a (C, D, H, W) image trilinearly (``lead`` 1) or a
+        (D, H, W) map to the nearest voxel (``lead`` 0) with
+        ``F.interpolate``."""
         tensor = torch.from_numpy(np.ascontiguousarray(array)).float()
-        if mode == 'trilinear':
-            out = F.interpolate(
-                tensor[None], size=size, mode=mode, align_corners=False)[0]
-        else:
-            out = F.interpolate(tensor[None], size=size, mode=mode)[0]
-        return np.ascontiguousarray(_cast(out.numpy(), dtype))
+        kwargs = dict(mode='trilinear', align_corners=False) if lead else \
+            dict(mode='nearest-exact')
+        out = F.interpolate(tensor[(None, ) * (2 - lead)], size, **kwargs)
+        out = out.reshape(array.shape[:lead] + size).numpy()
+        return np.ascontiguousarray(_cast(out, array.dtype))
 
     def transform(self, results: dict) -> dict:
         """Rescale the volume and its seg fields.
@@ -117,17 +119,11 @@ class RandomRescale3D(BaseTransform):
         size = tuple(
             max(1, int(round(n * f))) for n, f in zip(shape, factor))
         if size != shape:
-            results['img'] = self._resize(results['img'], size, 'trilinear')
-            for key in results.get('seg_fields', []):
-                results[key] = self._resize(results[key][None], size,
-                                            'nearest-exact')[0]
+            map_volumes(results,
+                        lambda array, lead: self._resize(array, size, lead))
         results['img_shape'] = size
         results['rescale_factor'] = factor
         return results
 
     def __repr__(self) -> str:
-        repr_str = self.__class__.__name__
-        repr_str += f'(scale_range={self.scale_range}, '
-        repr_str += f'axes={self.axes}, '
-        repr_str += f'keep_ratio={self.keep_ratio})'
-        return repr_str
+        return _format_repr(self, 'scale_range', 'axes', 'keep_ratio')

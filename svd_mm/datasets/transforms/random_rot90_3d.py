@@ -6,7 +6,8 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmengine.registry import TRANSFORMS
 
-from .center_crop_3d import _spatial_shape
+from .center_crop_3d import _spatial_shape, map_volumes
+from .utils import _check_prob, _format_repr
 
 __all__ = ['RandomRot90_3D']
 
@@ -64,8 +65,7 @@ class RandomRot90_3D(BaseTransform):
     def __init__(self,
                  prob: float = 0.75,
                  axes: Sequence[Sequence[int]] = ((1, 2), )):
-        if not 0. <= prob <= 1.:
-            raise ValueError(f'prob must be in [0, 1], but got {prob}')
+        _check_prob(prob, 'prob')
         planes = []
         for plane in axes:
             plane = tuple(plane) if isinstance(plane, Sequence) else plane
@@ -102,23 +102,18 @@ class RandomRot90_3D(BaseTransform):
         """
         _spatial_shape(results, self.__class__.__name__)
         ks = self._random_k()
-        seg_keys = results.get('seg_fields', [])
-        for (a, b), k in zip(self.axes, ks):
-            if k == 0:
-                continue
-            results['img'] = np.rot90(results['img'], k, axes=(a + 1, b + 1))
-            for key in seg_keys:
-                results[key] = np.rot90(results[key], k, axes=(a, b))
+
+        def rotate(array: np.ndarray, lead: int) -> np.ndarray:
+            for (a, b), k in zip(self.axes, ks):
+                array = np.rot90(array, k, axes=(a + lead, b + lead))
+            return np.ascontiguousarray(array)
+
         if any(ks):
-            results['img'] = np.ascontiguousarray(results['img'])
-            for key in seg_keys:
-                results[key] = np.ascontiguousarray(results[key])
+            map_volumes(results, rotate)
         results['img_shape'] = tuple(results['img'].shape[1:])
         results['rot90_axes'] = self.axes
         results['rot90_k'] = ks
         return results
 
     def __repr__(self) -> str:
-        repr_str = self.__class__.__name__
-        repr_str += f'(prob={self.prob}, axes={self.axes})'
-        return repr_str
+        return _format_repr(self, 'prob', 'axes')

@@ -6,6 +6,8 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmengine.registry import TRANSFORMS
 
+from .utils import _check_prob, _format_repr, _require_key
+
 __all__ = ['RGBToVolume']
 
 # Index of each colour in an image whose last axis is in BGR order (mmcv
@@ -73,11 +75,8 @@ class RGBToVolume(BaseTransform):
         if slice_order not in ('rgb', 'bgr'):
             raise ValueError("slice_order must be 'rgb' or 'bgr', but got "
                              f'{slice_order!r}')
-        if not 0. <= shuffle_prob <= 1.:
-            raise ValueError('shuffle_prob must be in [0, 1], but got '
-                             f'{shuffle_prob}')
         self.slice_order = slice_order
-        self.shuffle_prob = shuffle_prob
+        self.shuffle_prob = _check_prob(shuffle_prob, 'shuffle_prob')
 
     @cache_randomness
     def _random_permutation(self) -> Optional[np.ndarray]:
@@ -87,12 +86,8 @@ class RGBToVolume(BaseTransform):
         return None
 
     def _check_img(self, results: dict) -> np.ndarray:
-        if 'img' not in results:
-            raise KeyError(f'{self.__class__.__name__} requires the key '
-                           f"'img', but the results only have "
-                           f'{sorted(results)} (image: '
-                           f"{results.get('img_path')})")
-        img = results['img']
+        img = _require_key(results, 'img', type(self).__name__,
+                           f" (image: {results.get('img_path')})")
         if (not isinstance(img, np.ndarray) or img.ndim != 3
                 or img.shape[2] != 3):
             shape = getattr(img, 'shape', None)
@@ -128,7 +123,4 @@ class RGBToVolume(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        repr_str = self.__class__.__name__
-        repr_str += f"(slice_order='{self.slice_order}', "
-        repr_str += f'shuffle_prob={self.shuffle_prob})'
-        return repr_str
+        return _format_repr(self, 'slice_order', 'shuffle_prob')

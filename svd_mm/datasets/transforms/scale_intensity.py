@@ -5,6 +5,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
+from .utils import _format_repr, _require_key
+
 __all__ = ['ScaleIntensity']
 
 
@@ -72,11 +74,9 @@ class ScaleIntensity(BaseTransform):
         Returns:
             dict: The result dict with a float32 ``img``.
         """
-        if 'img' not in results:
-            raise KeyError(f'{self.__class__.__name__} requires the key '
-                           f"'img', but the results only have "
-                           f'{sorted(results)}')
-        img = np.asarray(results['img'], dtype=np.float32)
+        img = np.asarray(
+            _require_key(results, 'img', type(self).__name__),
+            dtype=np.float32)
         if self.clip is not None:
             img = np.clip(img, *self.clip)
         results['img'] = img * np.float32(self.scale) + np.float32(
@@ -84,7 +84,4 @@ class ScaleIntensity(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        repr_str = self.__class__.__name__
-        repr_str += f'(scale={self.scale}, offset={self.offset}, '
-        repr_str += f'clip={self.clip})'
-        return repr_str
+        return _format_repr(self, 'scale', 'offset', 'clip')

@@ -4,6 +4,8 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmengine.registry import TRANSFORMS
 
+from .utils import _check_prob, _format_repr
+
 __all__ = ['SlicesToVolume']
 
 
@@ -52,10 +54,7 @@ class SlicesToVolume(BaseTransform):
     """
 
     def __init__(self, flip_prob: float = 0.) -> None:
-        if not 0. <= flip_prob <= 1.:
-            raise ValueError(
-                f'flip_prob must be in [0, 1], but got {flip_prob}')
-        self.flip_prob = flip_prob
+        self.flip_prob = _check_prob(flip_prob, 'flip_prob')
 
     @cache_randomness
     def _random_flip(self) -> bool:
@@ -91,4 +90,4 @@ class SlicesToVolume(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(flip_prob={self.flip_prob})'
+        return _format_repr(self, 'flip_prob')

@@ -59,6 +59,7 @@ def test_stack_equals_deeplesion_loader(crop, tmp_path, key_slice):
     """The same stack as LoadDeepLesionSlices on the volume's slices
     written as DeepLesion 16-bit PNGs (HU + 32768)."""
     import mmdet  # noqa: F401
+
     from svd_mm.datasets.transforms.load_deeplesion_slices import \
         LoadDeepLesionSlices
     folder = tmp_path / 'series'
