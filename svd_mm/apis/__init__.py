@@ -15,10 +15,8 @@ __all__ = [
     'TOOLBOX_SCOPES', 'LAUNCHER_ENV', 'load_config', 'register_toolbox',
     'set_work_dir', 'check_launcher_env', 'init_cpu_dist', 'setup_launcher',
     'close_dist', 'enable_amp', 'enable_auto_scale_lr',
-    'find_resume_checkpoint', 'resolve_resume', 'build_runner'
+    'find_resume_checkpoint', 'resolve_resume', 'build_runner', 'init_model',
+    'inference_volume', 'build_volume_pipeline', 'BaseVolumeInferencer',
+    'VolumeSegInferencer', 'VolumeDetInferencer', 'add_verbose_argument',
+    'filter_known_warnings'
 ]
-__all__ += [
-    'init_model', 'inference_volume', 'build_volume_pipeline',
-    'BaseVolumeInferencer', 'VolumeSegInferencer', 'VolumeDetInferencer'
-]
-__all__ += ['add_verbose_argument', 'filter_known_warnings']

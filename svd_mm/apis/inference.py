@@ -91,9 +91,7 @@ def inference_volume(model_or_config: Union[nn.Module, str, Config],
                              'detection writes boxes only')
         inferencer = VolumeDetInferencer(model, checkpoint, device)
         kwargs = dict(
-            slices=slices,
-            pred_score_thr=score_thr,
-            max_pictures=max_pictures)
+            slices=slices, pred_score_thr=score_thr, max_pictures=max_pictures)
     else:
         raise ValueError(
             'inference_volume runs mmseg segmentors and mmdet detectors, '

@@ -1,32 +1,19 @@
-"""Shared logic of ``tools/train.py`` and ``tools/test.py``.
-
-The two scripts work for mmpretrain, mmdet and mmseg configs alike. They stay
-thin; this module
-
-- loads a config and merges ``--cfg-options`` (:func:`load_config`),
-- picks the toolbox from the config's ``default_scope`` and registers its
-  modules together with svd_mm's (:func:`register_toolbox`),
-- checks that a launcher has its environment (:func:`check_launcher_env`)
-  and, without CUDA, starts the distributed run on the CPU with gloo
-  (:func:`setup_launcher`, :func:`init_cpu_dist`),
-- applies ``--amp``, ``--auto-scale-lr`` and ``--resume``
-  (:func:`enable_amp`, :func:`enable_auto_scale_lr`, :func:`resolve_resume`)
-- and builds the runner (:func:`build_runner`).
+"""Shared logic of ``tools/train.py`` and ``tools/test.py``, which work for
+mmpretrain, mmdet and mmseg configs alike: loading a config
+(:func:`load_config`), registering its toolbox (:func:`register_toolbox`),
+the launcher (:func:`check_launcher_env`, :func:`setup_launcher`),
+``--amp``, ``--auto-scale-lr``, ``--resume`` and the runner.
 
 Distributed runs on CPU: mmengine 0.10.7's ``init_dist`` calls
 ``torch.cuda.set_device`` and its ``Runner.wrap_model`` passes
 ``device_ids=[LOCAL_RANK]`` to ``DistributedDataParallel``; both fail without
-CUDA. :func:`setup_launcher` therefore initialises a gloo process group from
-the variables that torchrun (or Slurm) sets *before* the runner is built, and
-asks for ``MMDistributedDataParallel`` with ``device_ids=None``. The runner
-still sees ``launcher != 'none'`` (so ``runner.distributed`` is True, the
-samplers shard the data and the model is wrapped) and, since
-:func:`mmengine.dist.is_distributed` is then True, ``Runner.setup_env`` does
-not initialise the process group a second time. With CUDA, mmengine's own
-path (NCCL by default, ``env_cfg.dist_cfg``) is used unchanged.
-
-The CPU counterpart of ``AmpOptimWrapper`` that :func:`enable_amp` picks is
-:class:`svd_mm.engine.CPUAmpOptimWrapper`.
+CUDA. :func:`setup_launcher` therefore initialises a gloo process group
+(:func:`init_cpu_dist`) *before* the runner is built and asks for
+``MMDistributedDataParallel`` with ``device_ids=None``. The runner still
+sees ``launcher != 'none'`` (it shards the data and wraps the model) and,
+since :func:`mmengine.dist.is_distributed` is then True, does not
+initialise the process group again. With CUDA, mmengine's own path (NCCL by
+default, ``env_cfg.dist_cfg``) is used unchanged.
 """
 import datetime
 import importlib
@@ -41,7 +28,7 @@ from mmengine.config import Config
 from mmengine.dist import is_distributed
 from mmengine.logging import print_log
 from mmengine.registry import MODEL_WRAPPERS, RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 from torch.nn.parallel import DistributedDataParallel
 
 __all__ = [
@@ -176,20 +163,6 @@ def check_launcher_env(launcher: str,
             'a single process.')
 
 
-def _slurm_master_addr(node_list: str) -> str:
-    """First host of a Slurm node list (what mmengine's Slurm init uses)."""
-    proc = subprocess.run(['scontrol', 'show', 'hostname', node_list],
-                          capture_output=True,
-                          text=True)
-    hosts = proc.stdout.split()
-    if proc.returncode != 0 or not hosts:
-        raise RuntimeError(
-            'Could not resolve the master host of SLURM_NODELIST='
-            f'{node_list!r} with scontrol ({proc.stderr.strip()}); set '
-            'MASTER_ADDR.')
-    return hosts[0]
-
-
 def init_cpu_dist(launcher: str, timeout: Optional[float] = None) -> None:
     """Initialise a gloo process group for a distributed run on the CPU.
 
@@ -212,9 +185,16 @@ def init_cpu_dist(launcher: str, timeout: Optional[float] = None) -> None:
         os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
         os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
         os.environ.setdefault('MASTER_PORT', '29500')
-        if 'MASTER_ADDR' not in os.environ:
-            os.environ['MASTER_ADDR'] = _slurm_master_addr(
-                os.environ['SLURM_NODELIST'])
+        if 'MASTER_ADDR' not in os.environ:  # the first host, as mmengine
+            proc = subprocess.run(
+                ['scontrol', 'show', 'hostname', os.environ['SLURM_NODELIST']],
+                capture_output=True, text=True)
+            if proc.returncode != 0 or not proc.stdout.split():
+                raise RuntimeError(
+                    'Could not resolve the master host of SLURM_NODELIST='
+                    f"{os.environ['SLURM_NODELIST']!r} with scontrol "
+                    f'({proc.stderr.strip()}); set MASTER_ADDR.')
+            os.environ['MASTER_ADDR'] = proc.stdout.split()[0]
     kwargs = dict(
         backend='gloo',
         init_method='env://',
@@ -329,15 +309,14 @@ def find_resume_checkpoint(work_dir: str) -> str:
         str: The checkpoint path.
     """
     record = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(record):
+    checkpoint = find_latest_checkpoint(work_dir)
+    if checkpoint is None:
         raise FileNotFoundError(
             f'--resume without a path resumes from the latest checkpoint of '
             f'the work dir, but {record} does not exist: no checkpoint has '
             f'been saved in {work_dir} yet. Pass a checkpoint '
             '(--resume PATH), check --work-dir, or drop --resume to train '
             'from scratch.')
-    with open(record) as f:
-        checkpoint = f.read().strip()
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(
             f'{record} names the checkpoint {checkpoint!r}, which does not '
