@@ -1,13 +1,9 @@
-"""The shared part of the volume inferencers: the model, the config's test
-pipeline started from an in-memory volume, reading the inputs and writing
-the result summary.
-
-The inferencers follow mmengine's :class:`~mmengine.infer.BaseInferencer`
-as mmseg's ``MMSegInferencer`` and mmdet's ``DetInferencer`` do, with
-volumes in place of images: an input is a NIfTI / NRRD / MetaImage file, a
-DICOM file or series folder (a folder is one series, not a list of
-inputs), or a :class:`~svd_mm.utils.medical_io.Volume`; the config's own
-test pipeline runs on it, its file loader replaced by
+"""The shared part of the volume inferencers, on mmengine's
+:class:`~mmengine.infer.BaseInferencer` as mmseg's ``MMSegInferencer`` and
+mmdet's ``DetInferencer``, with volumes in place of images: an input is a
+NIfTI / NRRD / MetaImage file, a DICOM file or series folder (one series,
+not a list of inputs), or a :class:`~svd_mm.utils.medical_io.Volume`. The
+config's own test pipeline runs on it, its file loader replaced by
 :class:`~svd_mm.datasets.transforms.LoadVolumeArray` with the loader's
 settings (:func:`build_volume_pipeline`):
 
@@ -22,9 +18,6 @@ settings (:func:`build_volume_pipeline`):
 - ``LoadDeepLesionSlices``: one slice stack per key slice, with the
   loader's ``num_slices``, ``slice_spacing``, ``hu_window``, ``out_range``;
 - ``LoadVolumeArray``: used as it is.
-
-The outputs are written on the input's grid, named after the input:
-``<name>_result.json`` (geometry, classes, files) and the task's files.
 """
 import copy
 import os
@@ -54,17 +47,6 @@ __all__ = ['init_model', 'build_volume_pipeline', 'BaseVolumeInferencer']
 
 ConfigType = Union[str, Path, Config, dict]
 VolumeInput = Union[str, Path, Volume]
-
-
-def _load_cfg(config: ConfigType,
-              cfg_options: Optional[dict] = None) -> Config:
-    """A copy of ``config`` (file, Config or dict) with the overrides."""
-    if not isinstance(config, (Config, dict)):
-        return load_config(str(config), cfg_options)
-    cfg = copy.deepcopy(config) if isinstance(config, Config) else Config(
-        copy.deepcopy(dict(config)))
-    cfg.merge_from_dict(cfg_options or {})
-    return cfg
 
 
 def init_model(config: ConfigType,
@@ -100,7 +82,7 @@ def init_model(config: ConfigType,
         RuntimeError: If the checkpoint does not fit the model (the message
             names the checkpoint, the config and the keys / shapes).
     """
-    cfg = _load_cfg(config, cfg_options)
+    cfg = load_config(config, cfg_options)
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.pop('pretrained', None)
     with DefaultScope.overwrite_default_scope(register_toolbox(cfg)):
@@ -224,23 +206,23 @@ def intensity_unit(volume: Volume) -> str:
     """'HU' for CT (a DICOM CT, or values down to air), else
     'intensity'."""
     modality = volume.meta.get('modality')
-    if modality:
-        return 'HU' if modality == 'CT' else 'intensity'
-    return 'HU' if float(volume.array.min()) <= -500 else 'intensity'
+    is_ct = modality == 'CT' if modality else volume.array.min() <= -500
+    return 'HU' if is_ct else 'intensity'
 
 
 class BaseVolumeInferencer(BaseInferencer):
     """Base class of the volume inferencers.
 
     A call reads every input once, runs the test pipeline and the model
-    (:meth:`preprocess` yields collated batches of ``batch_size`` pipeline
-    outputs: volumes or slice stacks), gives each input its data samples
-    (``_collect``), draws pictures (:meth:`visualize`) and writes and
-    returns the results (:meth:`postprocess`). Subclasses set ``task``,
-    ``picture_key``, ``mode`` and ``runs`` and implement ``_model_base``
-    (the toolbox's model class), ``_pipeline_inputs`` (the pipeline inputs
-    of one volume), ``_collect``, ``_task_record``, ``_write_files`` and
-    ``_draw``.
+    on batches (:meth:`preprocess`), gives each input its results
+    (``_collect``), draws pictures (:meth:`visualize`), writes the files (on
+    the input's grid, named after it: the task's and
+    ``<name>_result.json``) and returns the results (:meth:`postprocess`).
+    Subclasses set ``task``, ``picture_key``, ``mode`` and ``runs`` and
+    implement ``_model_base`` (the toolbox's model class), ``preprocess``
+    (the pipeline inputs of every volume, batched by mmengine's
+    ``preprocess``), ``_collect`` (the task's results of one volume from
+    its data samples), ``_write_files`` and ``_draw``.
 
     Args:
         model (str | Config | dict | nn.Module): A config (file or object),
@@ -279,7 +261,7 @@ class BaseVolumeInferencer(BaseInferencer):
                                  'a built model is used as it is')
             self._built_model, cfg = model, model.cfg
         else:
-            cfg = _load_cfg(model, cfg_options)
+            cfg = load_config(model, cfg_options)
         self.weights = weights
         super().__init__(cfg, weights, device, register_toolbox(cfg),
                          show_progress)
@@ -309,9 +291,8 @@ class BaseVolumeInferencer(BaseInferencer):
     def _init_model(self, cfg: Config, weights: Optional[str],
                     device: str) -> nn.Module:
         """The given model, else :func:`init_model` (strict loading)."""
-        if self._built_model is not None:
-            return self._built_model
-        return init_model(cfg, weights, device)
+        return init_model(cfg, weights, device) \
+            if self._built_model is None else self._built_model
 
     def _init_collate(self, cfg: Config) -> Callable:
         """The test dataloader's ``collate_fn`` (as the Runner builds it),
@@ -338,9 +319,7 @@ class BaseVolumeInferencer(BaseInferencer):
         the input (``input_index``, ``key_slice``) and the grid the model
         sees (``model_grid``) in the data sample's metainfo."""
         meta = {k: item[k] for k in ('input_index', 'key_slice') if k in item}
-        results = self.loader(
-            {k: v
-             for k, v in item.items() if k != 'input_index'})
+        results = self.loader(item)
         if self.mode == 'volume':
             meta['model_grid'] = make_geometry(results['affine'],
                                                results['img_shape'])
@@ -387,15 +366,14 @@ class BaseVolumeInferencer(BaseInferencer):
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
         pre, _, vis, _ = self._dispatch_kwargs(**kwargs)
-        cases, stems = [], set()
-        if not isinstance(inputs, (list, tuple)):
-            inputs = [inputs]
+        cases = []
+        inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         for i, item in enumerate(inputs):  # a folder is one DICOM series
             volume = item if isinstance(item, Volume) else read_volume(
                 str(item), series_uid=series_uid)
             stem = volume_stem(volume.source or 'volume')
-            stem = f'{stem}_{i}' if stem in stems else stem  # unique names
-            stems.add(stem)
+            if any(case['stem'] == stem for case in cases):  # unique names
+                stem = f'{stem}_{i}'
             cases.append(dict(index=i, volume=volume, stem=stem))
         if out_dir:
             os.makedirs(out_dir, exist_ok=True)
@@ -407,24 +385,10 @@ class BaseVolumeInferencer(BaseInferencer):
             case['data_samples'] = [
                 p for p in preds if p.input_index == case['index']
             ]
-            self._collect(case)
+            case['result'] = self._collect(case)
         visualization = self.visualize(cases, preds, out_dir, **vis)
         return self.postprocess(preds, visualization, return_datasamples,
                                 cases, out_dir)
-
-    def preprocess(self, cases: List[dict], batch_size: int = 1, **kwargs):
-        """Collated batches of the pipeline outputs of every input.
-
-        Args:
-            cases (list[dict]): The inputs read.
-            batch_size (int): Pipeline outputs per batch. Defaults to 1.
-
-        Returns:
-            Iterator[dict]: ``inputs`` and ``data_samples`` of a batch.
-        """
-        return super().preprocess(
-            (item for case in cases for item in self._pipeline_inputs(case)),
-            batch_size)
 
     def visualize(self,
                   cases: List[dict],
@@ -453,7 +417,7 @@ class BaseVolumeInferencer(BaseInferencer):
         ``<name>_result.json``) and pack the results.
 
         Returns:
-            dict: ``predictions`` (per input: the record of ``_task_record``
+            dict: ``predictions`` (per input: the results of ``_collect``
             with the input's geometry, ``volume`` and ``files``, or the
             data sample(s)) and ``visualization``.
         """
@@ -472,7 +436,7 @@ class BaseVolumeInferencer(BaseInferencer):
                 test_loader=info['loader'],
                 preprocess=info['preprocess'],
                 files={},
-                **self._task_record(case))
+                **case['result'])
             if visualization is not None:
                 record['files'][self.picture_key] = visualization[i]
             if out_dir:
@@ -480,11 +444,9 @@ class BaseVolumeInferencer(BaseInferencer):
                 files.update(self._write_files(case, record, out_dir))
                 files['result'] = osp.join(out_dir,
                                            f"{case['stem']}_result.json")
-                mmengine.dump({
-                    k: v
-                    for k, v in record.items()
-                    if k not in ('mask', 'detections')
-                }, files['result'], indent=1)
+                mmengine.dump({k: v for k, v in record.items()
+                               if k not in ('mask', 'detections')},
+                              files['result'], indent=1)
             samples = case['data_samples']
             predictions.append(
                 (samples if self.mode == 'stack' else samples[0])

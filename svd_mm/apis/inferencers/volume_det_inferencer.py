@@ -2,7 +2,7 @@
 config (DeepLesion style)."""
 import csv
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import mmengine
 import numpy as np
@@ -60,7 +60,7 @@ class VolumeDetInferencer(BaseVolumeInferencer):
                    cases: List[dict],
                    batch_size: int = 1,
                    slices: Optional[Sequence[int]] = None):
-        """Check the key slices, then the batches of stacks.
+        """Check the key slices, then batch their stacks.
 
         Args:
             cases (list[dict]): The inputs read.
@@ -79,19 +79,14 @@ class VolumeDetInferencer(BaseVolumeInferencer):
             if bad:
                 raise ValueError(f'slices {bad} are outside the {num} slices '
                                  f"of {case['volume'].source}")
-        return super().preprocess(cases, batch_size)
+        return super().preprocess(
+            (dict(volume=c['volume'], key_slice=k, img_path=c['volume'].source,
+                  img_id=k, input_index=c['index'])
+             for c in cases for k in c['key_slices']), batch_size)
 
-    def _pipeline_inputs(self, case: dict):
-        for k in case['key_slices']:
-            yield dict(
-                volume=case['volume'],
-                key_slice=k,
-                img_path=case['volume'].source,
-                img_id=k,
-                input_index=case['index'])
-
-    def _collect(self, case: dict) -> None:
-        """The boxes of every key slice, in pixels and RAS mm."""
+    def _collect(self, case: dict) -> dict:
+        """The classes and the boxes of every key slice, in pixels and RAS
+        mm."""
         # the classes of a two-stage (roi_head.bbox_head) or single-stage
         # (bbox_head) detector
         head = getattr(
@@ -104,10 +99,9 @@ class VolumeDetInferencer(BaseVolumeInferencer):
             for (x1, y1, x2, y2), score, label in zip(
                     found.bboxes.tolist(), found.scores.tolist(),
                     found.labels.tolist()):
-                corners = volume.dhw_to_ras(
-                    np.array([[k, y1 - .5, x1 - .5], [k, y2 - .5, x2 - .5]]))
-                centre = volume.dhw_to_ras(
-                    np.array([k, (y1 + y2) / 2 - .5, (x1 + x2) / 2 - .5]))
+                *corners, centre = volume.dhw_to_ras(
+                    np.array([[k, y1 - .5, x1 - .5], [k, y2 - .5, x2 - .5],
+                              [k, (y1 + y2) / 2 - .5, (x1 + x2) / 2 - .5]]))
                 detections.append(
                     dict(
                         slice_index=int(k),
@@ -118,16 +112,13 @@ class VolumeDetInferencer(BaseVolumeInferencer):
                         bbox_px=[x1, y1, x2, y2],
                         center_ras_mm=centre.tolist(),
                         size_mm=[(x2 - x1) * sx, (y2 - y1) * sy],
-                        corners_ras_mm=corners.tolist()))
-        case['classes'], case['detections'] = classes, detections
-
-    def _task_record(self, case: dict) -> dict:
+                        corners_ras_mm=[c.tolist() for c in corners]))
         return dict(
-            classes=case['classes'],
+            classes=classes,
             key_slices=case['key_slices'],
             num_slices_stack=self.loader.num_slices,
             slice_spacing_mm=self.loader.slice_spacing,
-            detections=case['detections'])
+            detections=detections)
 
     def _write_files(self, case: dict, record: dict, out_dir: str) -> dict:
         stem = osp.join(out_dir, case['stem'])
@@ -147,7 +138,7 @@ class VolumeDetInferencer(BaseVolumeInferencer):
                 f"{d['score']:.6f}", *[f'{v:.2f}' for v in d['bbox_px']],
                 *[f'{v:.3f}' for v in d['center_ras_mm']],
                 *[f'{v:.3f}' for v in d['size_mm']]
-            ] for d in case['detections'])
+            ] for d in record['detections'])
         return files
 
     def _draw(self,
@@ -160,13 +151,13 @@ class VolumeDetInferencer(BaseVolumeInferencer):
         least ``pred_score_thr`` (the middle key slice if none), one PNG
         each."""
         from svd_mm.visualization.overlay import plot_slice_boxes
-        volume, detections = case['volume'], case['detections']
-        best: Dict[int, float] = {}
-        for d in detections:
-            if d['score'] >= pred_score_thr:
-                best[d['slice_index']] = max(
-                    best.get(d['slice_index'], 0), d['score'])
-        chosen = sorted(best, key=lambda k: -best[k])[:max_pictures]
+        volume, classes = case['volume'], case['result']['classes']
+        detections = case['result']['detections']
+        ranked = sorted((d for d in detections
+                         if d['score'] >= pred_score_thr),
+                        key=lambda d: -d['score'])
+        chosen = list(dict.fromkeys(d['slice_index']
+                                    for d in ranked))[:max_pictures]
         if not chosen:  # show that nothing was found
             chosen = [case['key_slices'][len(case['key_slices']) // 2]]
         paths, unit = [], intensity_unit(volume)
@@ -182,7 +173,7 @@ class VolumeDetInferencer(BaseVolumeInferencer):
                     scores=np.array([d['score'] for d in dets]),
                     labels=np.array([d['label'] for d in dets],
                                     dtype=np.int64),
-                    class_names=case['classes'],
+                    class_names=classes,
                     score_thr=pred_score_thr,
                     window=window,
                     title=f'{osp.basename(volume.source)}: key slice {k} '
