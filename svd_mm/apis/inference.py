@@ -1,14 +1,6 @@
-"""Inference on a user's volume: the main job of a trained svd_mm model.
-
-:func:`inference_volume` (what ``tools/infer.py`` calls) runs one volume
-through :class:`~svd_mm.apis.inferencers.VolumeSegInferencer` (mmseg
-configs: a label mask as NIfTI on the input's grid) or
-:class:`~svd_mm.apis.inferencers.VolumeDetInferencer` (mmdet slice-stack
-configs: boxes as JSON and CSV in pixels and RAS mm), with optional PNG
-pictures and a ``<name>_result.json`` summary; see
-:mod:`svd_mm.apis.inferencers.base_volume_inferencer` for how the config's
-test pipeline is started from the volume.
-"""
+"""Inference on a user's volume (what ``tools/infer.py`` calls): the
+inferencer picked by the config's ``default_scope``, see
+:mod:`svd_mm.apis.inferencers`."""
 import time
 from typing import Optional, Sequence, Union
 
@@ -18,7 +10,7 @@ from mmengine.config import Config
 from svd_mm.utils.medical_io import Volume
 
 from .inferencers import VolumeDetInferencer, VolumeSegInferencer
-from .inferencers.base_volume_inferencer import _load_cfg
+from .launch import load_config
 
 __all__ = ['inference_volume']
 
@@ -79,7 +71,7 @@ def inference_volume(model_or_config: Union[nn.Module, str, Config],
                              'or set model.cfg to its config')
         scope = model.cfg.get('default_scope')
     else:
-        model = _load_cfg(model_or_config, cfg_options)
+        model = load_config(model_or_config, cfg_options)
         scope = model.get('default_scope')
     if scope == 'mmseg':
         inferencer = VolumeSegInferencer(
@@ -91,9 +83,7 @@ def inference_volume(model_or_config: Union[nn.Module, str, Config],
                              'detection writes boxes only')
         inferencer = VolumeDetInferencer(model, checkpoint, device)
         kwargs = dict(
-            slices=slices,
-            pred_score_thr=score_thr,
-            max_pictures=max_pictures)
+            slices=slices, pred_score_thr=score_thr, max_pictures=max_pictures)
     else:
         raise ValueError(
             'inference_volume runs mmseg segmentors and mmdet detectors, '

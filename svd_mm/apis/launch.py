@@ -1,39 +1,15 @@
-"""Shared logic of ``tools/train.py`` and ``tools/test.py``.
-
-The two scripts work for mmpretrain, mmdet and mmseg configs alike. They stay
-thin; this module
-
-- loads a config and merges ``--cfg-options`` (:func:`load_config`),
-- picks the toolbox from the config's ``default_scope`` and registers its
-  modules together with svd_mm's (:func:`register_toolbox`),
-- checks that a launcher has its environment (:func:`check_launcher_env`)
-  and, without CUDA, starts the distributed run on the CPU with gloo
-  (:func:`setup_launcher`, :func:`init_cpu_dist`),
-- applies ``--amp``, ``--auto-scale-lr`` and ``--resume``
-  (:func:`enable_amp`, :func:`enable_auto_scale_lr`, :func:`resolve_resume`)
-- and builds the runner (:func:`build_runner`).
-
-Distributed runs on CPU: mmengine 0.10.7's ``init_dist`` calls
-``torch.cuda.set_device`` and its ``Runner.wrap_model`` passes
-``device_ids=[LOCAL_RANK]`` to ``DistributedDataParallel``; both fail without
-CUDA. :func:`setup_launcher` therefore initialises a gloo process group from
-the variables that torchrun (or Slurm) sets *before* the runner is built, and
-asks for ``MMDistributedDataParallel`` with ``device_ids=None``. The runner
-still sees ``launcher != 'none'`` (so ``runner.distributed`` is True, the
-samplers shard the data and the model is wrapped) and, since
-:func:`mmengine.dist.is_distributed` is then True, ``Runner.setup_env`` does
-not initialise the process group a second time. With CUDA, mmengine's own
-path (NCCL by default, ``env_cfg.dist_cfg``) is used unchanged.
-
-The CPU counterpart of ``AmpOptimWrapper`` that :func:`enable_amp` picks is
-:class:`svd_mm.engine.CPUAmpOptimWrapper`.
-"""
+"""Shared logic of ``tools/train.py`` and ``tools/test.py``, for mmpretrain,
+mmdet and mmseg configs alike: the config and its toolbox, the launcher
+(with a gloo process group on the CPU, see :func:`setup_launcher`),
+``--amp``, ``--auto-scale-lr``, ``--resume`` and the runner."""
+import copy
 import datetime
 import importlib
 import os
 import os.path as osp
 import subprocess
-from typing import Mapping, Optional
+from pathlib import Path
+from typing import Mapping, Optional, Union
 
 import torch
 import torch.distributed as torch_dist
@@ -41,7 +17,7 @@ from mmengine.config import Config
 from mmengine.dist import is_distributed
 from mmengine.logging import print_log
 from mmengine.registry import MODEL_WRAPPERS, RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 from torch.nn.parallel import DistributedDataParallel
 
 __all__ = [
@@ -51,13 +27,8 @@ __all__ = [
     'find_resume_checkpoint', 'resolve_resume', 'build_runner'
 ]
 
-#: The toolboxes whose configs the tools run: ``default_scope`` -> module
-#: that holds ``register_all_modules``.
-TOOLBOX_SCOPES = {
-    'mmpretrain': 'mmpretrain.utils',
-    'mmdet': 'mmdet.utils',
-    'mmseg': 'mmseg.utils',
-}
+#: The toolboxes whose configs the tools run (their ``default_scope``).
+TOOLBOX_SCOPES = ('mmdet', 'mmpretrain', 'mmseg')
 
 #: The environment variables each launcher needs (set by torchrun / srun).
 LAUNCHER_ENV = {
@@ -76,11 +47,13 @@ _LAUNCH_HINT = {
 }
 
 
-def load_config(filename: str, cfg_options: Optional[dict] = None) -> Config:
-    """Load a config file and merge ``--cfg-options`` into it.
+def load_config(config: Union[str, Path, Config, dict],
+                cfg_options: Optional[dict] = None) -> Config:
+    """Load a config (a file, or a copy of a Config or dict) and merge
+    ``--cfg-options`` into it.
 
     Args:
-        filename (str): The config file.
+        config (str | Path | Config | dict): The config file or object.
         cfg_options (dict, optional): ``key=value`` overrides (dotted keys),
             as parsed by :class:`~mmengine.config.DictAction`.
             Defaults to None.
@@ -88,11 +61,14 @@ def load_config(filename: str, cfg_options: Optional[dict] = None) -> Config:
     Returns:
         Config: The merged config.
     """
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'Config file {filename} does not exist')
-    cfg = Config.fromfile(filename)
-    if cfg_options is not None:
-        cfg.merge_from_dict(cfg_options)
+    if isinstance(config, (Config, dict)):
+        cfg = copy.deepcopy(config) if isinstance(config, Config) else \
+            Config(copy.deepcopy(dict(config)))
+    elif not osp.isfile(config):
+        raise FileNotFoundError(f'Config file {config} does not exist')
+    else:
+        cfg = Config.fromfile(str(config))
+    cfg.merge_from_dict(cfg_options or {})
     return cfg
 
 
@@ -123,7 +99,7 @@ def register_toolbox(cfg: Config) -> str:
             "default_scope = 'mmpretrain' in the config.")
     import svd_mm  # noqa: F401  (registers svd_mm's modules)
     try:
-        utils = importlib.import_module(TOOLBOX_SCOPES[scope])
+        utils = importlib.import_module(f'{scope}.utils')
     except ImportError as e:
         raise ImportError(
             f'Config {cfg.filename} has default_scope={scope!r}, but '
@@ -176,20 +152,6 @@ def check_launcher_env(launcher: str,
             'a single process.')
 
 
-def _slurm_master_addr(node_list: str) -> str:
-    """First host of a Slurm node list (what mmengine's Slurm init uses)."""
-    proc = subprocess.run(['scontrol', 'show', 'hostname', node_list],
-                          capture_output=True,
-                          text=True)
-    hosts = proc.stdout.split()
-    if proc.returncode != 0 or not hosts:
-        raise RuntimeError(
-            'Could not resolve the master host of SLURM_NODELIST='
-            f'{node_list!r} with scontrol ({proc.stderr.strip()}); set '
-            'MASTER_ADDR.')
-    return hosts[0]
-
-
 def init_cpu_dist(launcher: str, timeout: Optional[float] = None) -> None:
     """Initialise a gloo process group for a distributed run on the CPU.
 
@@ -199,41 +161,50 @@ def init_cpu_dist(launcher: str, timeout: Optional[float] = None) -> None:
     ``SLURM_NTASKS``, ``SLURM_LOCALID`` and ``MASTER_ADDR`` (default: the
     first host of ``SLURM_NODELIST``) / ``MASTER_PORT`` (default 29500); they
     are exported as ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` so that
-    everything downstream sees the torchrun variables.
+    everything downstream sees the torchrun variables. The launcher's
+    environment is checked by :func:`setup_launcher`.
 
     Args:
         launcher (str): 'pytorch' or 'slurm'.
         timeout (float, optional): Seconds the collectives wait, as
             ``env_cfg.dist_cfg.timeout``. Defaults to None (torch default).
     """
-    check_launcher_env(launcher)
     if launcher == 'slurm':
         os.environ['RANK'] = os.environ['SLURM_PROCID']
         os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
         os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
         os.environ.setdefault('MASTER_PORT', '29500')
-        if 'MASTER_ADDR' not in os.environ:
-            os.environ['MASTER_ADDR'] = _slurm_master_addr(
-                os.environ['SLURM_NODELIST'])
-    kwargs = dict(
+        if 'MASTER_ADDR' not in os.environ:  # the first host, as mmengine
+            proc = subprocess.run(
+                ['scontrol', 'show', 'hostname', os.environ['SLURM_NODELIST']],
+                capture_output=True, text=True)
+            if proc.returncode != 0 or not proc.stdout.split():
+                raise RuntimeError(
+                    'Could not resolve the master host of SLURM_NODELIST='
+                    f"{os.environ['SLURM_NODELIST']!r} with scontrol "
+                    f'({proc.stderr.strip()}); set MASTER_ADDR.')
+            os.environ['MASTER_ADDR'] = proc.stdout.split()[0]
+    torch_dist.init_process_group(
         backend='gloo',
         init_method='env://',
         rank=int(os.environ['RANK']),
-        world_size=int(os.environ['WORLD_SIZE']))
-    if timeout is not None:
-        kwargs['timeout'] = datetime.timedelta(seconds=timeout)
-    torch_dist.init_process_group(**kwargs)
+        world_size=int(os.environ['WORLD_SIZE']),
+        timeout=None if timeout is None else datetime.timedelta(
+            seconds=timeout))
 
 
 def setup_launcher(cfg: Config, launcher: str) -> None:
     """Set ``cfg.launcher``; without CUDA, start the run on the CPU.
 
-    With ``launcher != 'none'`` and no CUDA, a gloo process group is
-    initialised here (see :func:`init_cpu_dist`) and
-    ``cfg.model_wrapper_cfg`` asks for ``MMDistributedDataParallel`` with
-    ``device_ids=None`` (a config's own DDP wrapper gets ``device_ids=None``
-    added). With CUDA nothing but ``cfg.launcher`` changes: the runner
-    initialises NCCL itself.
+    mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` and its
+    ``Runner.wrap_model`` passes ``device_ids=[LOCAL_RANK]`` to DDP; both
+    fail without CUDA. So with ``launcher != 'none'`` and no CUDA, a gloo
+    process group is initialised here (:func:`init_cpu_dist`; the runner,
+    seeing it, does not initialise another) and ``cfg.model_wrapper_cfg``
+    asks for ``MMDistributedDataParallel`` with ``device_ids=None`` (a
+    config's own DDP wrapper gets ``device_ids=None`` added). With CUDA
+    nothing but ``cfg.launcher`` changes: the runner initialises NCCL
+    itself (``env_cfg.dist_cfg``).
 
     Args:
         cfg (Config): The config, changed in place.
@@ -329,15 +300,14 @@ def find_resume_checkpoint(work_dir: str) -> str:
         str: The checkpoint path.
     """
     record = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(record):
+    checkpoint = find_latest_checkpoint(work_dir)
+    if checkpoint is None:
         raise FileNotFoundError(
             f'--resume without a path resumes from the latest checkpoint of '
             f'the work dir, but {record} does not exist: no checkpoint has '
             f'been saved in {work_dir} yet. Pass a checkpoint '
             '(--resume PATH), check --work-dir, or drop --resume to train '
             'from scratch.')
-    with open(record) as f:
-        checkpoint = f.read().strip()
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(
             f'{record} names the checkpoint {checkpoint!r}, which does not '

@@ -1,13 +1,7 @@
-"""Keep the command-line tools' output to mmengine's log and the result.
-
-The toolboxes svd_mm builds on print warnings that concern their own
-upgrade path, not the user's run: setuptools' ``pkg_resources`` deprecation
-(imported by mmengine's ``package_utils`` whenever a config names a
-toolbox scope), mmseg's ``build_loss`` deprecation and its advice on binary
-heads and ``avg_non_ignore`` (printed for every 3D segmentation head),
-mmcv's moved ``MultiScaleDeformableAttention``. Each tool calls
-:func:`filter_known_warnings` right after parsing its arguments; its
-``--verbose`` flag shows them all.
+"""Keep the command-line tools' output to mmengine's log and the result:
+each tool calls :func:`filter_known_warnings` right after parsing its
+arguments, which hides the third-party warnings about the toolboxes' own
+upgrade path (:data:`KNOWN_WARNINGS`); its ``--verbose`` shows them all.
 """
 import argparse
 import os
@@ -16,7 +10,9 @@ import warnings
 
 __all__ = ['KNOWN_WARNINGS', 'add_verbose_argument', 'filter_known_warnings']
 
-#: (message regex, category) of the third-party warnings the tools hide.
+#: (message regex, category) of the third-party warnings the tools hide:
+#: setuptools' (imported by mmengine whenever a config names a toolbox
+#: scope), mmseg's (for every 3D segmentation head) and mmcv's.
 KNOWN_WARNINGS = (
     (r'pkg_resources is deprecated as an API', UserWarning),
     (r'``build_loss`` would be deprecated soon', UserWarning),

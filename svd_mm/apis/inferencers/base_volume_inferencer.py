@@ -1,63 +1,45 @@
-"""The shared part of the volume inferencers: the model, the config's test
-pipeline started from an in-memory volume, reading the inputs and writing
-the result summary.
-
-The inferencers follow mmengine's :class:`~mmengine.infer.BaseInferencer`
-(``preprocess`` -> ``forward`` -> ``visualize`` -> ``postprocess``, with
-the keyword arguments of a call dispatched by ``preprocess_kwargs``,
-``forward_kwargs``, ``visualize_kwargs`` and ``postprocess_kwargs``), as
-mmseg's ``MMSegInferencer`` and mmdet's ``DetInferencer`` do, with
-volumes in place of images:
-
-- an input is a NIfTI / NRRD / MetaImage file, a DICOM file or series
-  folder (read by :func:`~svd_mm.utils.medical_io.read_volume`), or a
-  :class:`~svd_mm.utils.medical_io.Volume`; a folder is one DICOM series,
-  not a list of inputs;
-- the config's own test pipeline runs on it: its first transform (the file
-  loader) is replaced by :class:`~svd_mm.datasets.transforms.
-  LoadVolumeArray` with the loader's settings (:func:`build_volume_pipeline`),
-  annotation loaders and 3D crops are dropped;
-- the outputs are written on the input's grid, named after the input:
-  ``<name>_result.json`` (geometry, classes, files) and the task's files.
-
-How the file loaders are replaced:
+"""The shared part of the volume inferencers, on mmengine's
+:class:`~mmengine.infer.BaseInferencer` as mmseg's ``MMSegInferencer`` and
+mmdet's ``DetInferencer``, with volumes in place of images: an input is a
+NIfTI / NRRD / MetaImage file, a DICOM file or series folder (one series,
+not a list of inputs), or a :class:`~svd_mm.utils.medical_io.Volume`. The
+config's own test pipeline runs on it, its file loader replaced by
+:class:`~svd_mm.datasets.transforms.LoadVolumeArray` with the loader's
+settings (:func:`build_volume_pipeline`):
 
 - ``LoadVolumeNifti``: the whole volume, with the loader's ``preprocess``
-  (HU window, slice spacing), else the test dataset's ``preprocess`` (raw
-  LiTS files), else none. A config whose test data were prepared offline
-  (e.g. the LiTS configs read ``tools/dataset_converters/prepare_lits.py``'s
-  output) must get the preparation's settings, e.g.
-  ``--cfg-options test_dataloader.dataset.preprocess.window="(-200,250)"
+  (HU window, slice spacing), else the test dataset's (raw LiTS files),
+  else none. A config whose test data were prepared offline (e.g. the LiTS
+  configs) must get the preparation's settings, e.g. ``--cfg-options
+  test_dataloader.dataset.preprocess.window="(-200,250)"
   test_dataloader.dataset.preprocess.spacing_z=1.0``; a warning says so;
-- ``LoadNoduleNpz`` (LIDC-IDRI release volumes: CT windowed to
-  [-1024, 400] HU as uint8): the whole volume, windowed the same way (no
-  resampling: give a 1 mm volume);
+- ``LoadNoduleNpz`` (LIDC-IDRI release volumes): the whole volume windowed
+  to [-1024, 400] HU as the release (not resampled: give a 1 mm volume);
 - ``LoadDeepLesionSlices``: one slice stack per key slice, with the
-  loader's ``num_slices``, ``slice_spacing``, ``hu_window`` and
-  ``out_range``;
+  loader's ``num_slices``, ``slice_spacing``, ``hu_window``, ``out_range``;
 - ``LoadVolumeArray``: used as it is.
 """
 import copy
-import importlib
-import json
 import os
 import os.path as osp
 from functools import partial
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Union
 
+import mmengine
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.device import get_device
 from mmengine.infer import BaseInferencer
 from mmengine.logging import print_log
-from mmengine.registry import FUNCTIONS, DefaultScope
+from mmengine.registry import DATASETS, FUNCTIONS, MODELS, DefaultScope
+from mmengine.runner import load_checkpoint
 from rich.progress import track
 
 from svd_mm.utils.medical_io import Volume, read_volume, volume_stem
-from svd_mm.utils.volume_io import (DEEPLESION_HU_WINDOW, LIDC_RELEASE_WINDOW,
-                                    LITS_HU_WINDOW, make_geometry)
+from svd_mm.utils.volume_io import (LIDC_RELEASE_WINDOW, LITS_HU_WINDOW,
+                                    make_geometry)
 
 from ..launch import load_config, register_toolbox
 
@@ -65,18 +47,6 @@ __all__ = ['init_model', 'build_volume_pipeline', 'BaseVolumeInferencer']
 
 ConfigType = Union[str, Path, Config, dict]
 VolumeInput = Union[str, Path, Volume]
-
-
-def _load_cfg(config: ConfigType,
-              cfg_options: Optional[dict] = None) -> Config:
-    """A copy of ``config`` (file, Config or dict) with the overrides."""
-    if isinstance(config, (Config, dict)):
-        cfg = copy.deepcopy(config) if isinstance(config, Config) else Config(
-            copy.deepcopy(dict(config)))
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
-        return cfg
-    return load_config(str(config), cfg_options)
 
 
 def init_model(config: ConfigType,
@@ -112,20 +82,13 @@ def init_model(config: ConfigType,
         RuntimeError: If the checkpoint does not fit the model (the message
             names the checkpoint, the config and the keys / shapes).
     """
-    cfg = _load_cfg(config, cfg_options)
-    scope = register_toolbox(cfg)
-    registry = importlib.import_module(f'{scope}.registry')
+    cfg = load_config(config, cfg_options)
     model_cfg = copy.deepcopy(cfg.model)
-    if scope == 'mmseg':
-        model_cfg.pop('pretrained', None)
-    with DefaultScope.overwrite_default_scope(scope):
-        model = registry.MODELS.build(model_cfg)
-    model.cfg = cfg
-    dataset_meta = None
+    model_cfg.pop('pretrained', None)
+    with DefaultScope.overwrite_default_scope(register_toolbox(cfg)):
+        model = MODELS.build(model_cfg)
+    model.cfg, model.dataset_meta = cfg, {}
     if checkpoint is not None:
-        if '://' not in checkpoint and not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'Checkpoint {checkpoint} does not exist')
-        from mmengine.runner import load_checkpoint
         try:
             ckpt = load_checkpoint(
                 model, checkpoint, map_location='cpu', strict=True,
@@ -134,10 +97,8 @@ def init_model(config: ConfigType,
             raise RuntimeError(
                 f'Checkpoint {checkpoint} does not fit the model of config '
                 f'{cfg.filename}: {e}') from e
-        meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
-        dataset_meta = meta.get('dataset_meta') if isinstance(meta,
-                                                              dict) else None
-    model.dataset_meta = dataset_meta or {}
+        model.dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta') \
+            or {}
     model.to(device or get_device())
     model.eval()
     return model
@@ -151,13 +112,15 @@ def _test_dataset_cfg(cfg: Config) -> dict:
 
 
 def _array_loader(first: dict, dataset: dict, cfg: Config):
-    """The :class:`LoadVolumeArray` that replaces the file loader ``first``
-    and its output, ``'volume'`` or ``'stack'``."""
+    """The name of the file loader ``first`` and the
+    :class:`LoadVolumeArray` that replaces it (see the module docstring)."""
     # registers LoadVolumeArray in mmengine's root TRANSFORMS
     from svd_mm.datasets.transforms.load_volume_array import LoadVolumeArray
-    kind = first.get('type')
-    kind = kind if isinstance(kind, str) else getattr(kind, '__name__', kind)
-    if kind == 'LoadVolumeNifti':
+    kind = first.pop('type', None)
+    kind = getattr(kind, '__name__', kind)  # a class in a pure-Python cfg
+    if kind == 'LoadNoduleNpz':  # LIDC release volumes: windowed uint8
+        first['preprocess'] = dict(window=LIDC_RELEASE_WINDOW, spacing_z=None)
+    if kind in ('LoadVolumeNifti', 'LoadNoduleNpz'):
         preprocess = first.get('preprocess') or dataset.get('preprocess')
         if preprocess is None:
             print_log(
@@ -170,24 +133,15 @@ def _array_loader(first: dict, dataset: dict, cfg: Config):
                 logger='current',
                 level=30)
         return kind, LoadVolumeArray(
-            preprocess=None if preprocess is None else dict(preprocess),
-            to_float32=first.get('to_float32', False)), 'volume'
-    if kind == 'LoadNoduleNpz':
-        return kind, LoadVolumeArray(
-            preprocess=dict(window=LIDC_RELEASE_WINDOW, spacing_z=None),
-            to_float32=first.get('to_float32', False)), 'volume'
+            preprocess=preprocess, to_float32=first.get('to_float32', False))
     if kind == 'LoadDeepLesionSlices':
+        keys = ('slice_spacing', 'hu_window', 'out_range')
         return kind, LoadVolumeArray(
             num_slices=first.get('num_slices', 9),
-            slice_spacing=first.get('slice_spacing', 2.5),
-            hu_window=first.get('hu_window', DEEPLESION_HU_WINDOW),
-            out_range=first.get('out_range', (0., 255.))), 'stack'
+            **{k: first[k]
+               for k in keys if k in first})
     if kind == 'LoadVolumeArray':
-        loader = LoadVolumeArray(
-            **{k: v
-               for k, v in first.items() if k != 'type'})
-        return kind, loader, ('volume'
-                              if loader.num_slices is None else 'stack')
+        return kind, LoadVolumeArray(**first)
     raise ValueError(
         f'The test pipeline of {cfg.filename} starts with {kind!r}; '
         'inference on a volume replaces LoadVolumeNifti, LoadNoduleNpz, '
@@ -225,14 +179,12 @@ def build_volume_pipeline(cfg: Config):
         raise KeyError(f'Config {cfg.filename} has no test pipeline '
                        '(test_dataloader.dataset.pipeline or test_pipeline)')
     pipeline = [copy.deepcopy(dict(t)) for t in pipeline]
-    kind, loader, mode = _array_loader(pipeline[0], dataset, cfg)
+    kind, loader = _array_loader(pipeline[0], dataset, cfg)
+    mode = 'volume' if loader.num_slices is None else 'stack'
     # the HU window the model sees: a stack's, else the preprocessing's
-    if mode == 'stack':
-        hu_window = loader.hu_window
-    elif loader.preprocess is not None:
+    hu_window = loader.hu_window if mode == 'stack' else None
+    if loader.preprocess is not None:
         hu_window = tuple(loader.preprocess.get('window', LITS_HU_WINDOW))
-    else:
-        hu_window = None
     rest = [t for t in pipeline[1:] if t.get('type') != 'LoadAnnotations']
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         rest = Compose(rest)
@@ -241,45 +193,36 @@ def build_volume_pipeline(cfg: Config):
         if isinstance(t, (CenterCrop3D, RandomCrop3D))
     ]
     rest.transforms = [t for t in rest.transforms if t not in crops]
-    info = dict(
+    return loader, rest, dict(
         loader=kind,
         preprocess=loader.preprocess,
         hu_window=hu_window,
         mode=mode,
         crop_size=tuple(crops[-1].crop_size) if crops else None,
         dropped=[type(t).__name__ for t in crops])
-    return loader, rest, info
-
-
-def to_center_width(hu_window) -> Optional[tuple]:
-    """(centre, width) of a (low, high) window; None stays None."""
-    if hu_window is None:
-        return None
-    low, high = (float(v) for v in hu_window)
-    return ((low + high) / 2, high - low)
 
 
 def intensity_unit(volume: Volume) -> str:
     """'HU' for CT (a DICOM CT, or values down to air), else
     'intensity'."""
     modality = volume.meta.get('modality')
-    if modality:
-        return 'HU' if modality == 'CT' else 'intensity'
-    return 'HU' if float(volume.array.min()) <= -500 else 'intensity'
+    is_ct = modality == 'CT' if modality else volume.array.min() <= -500
+    return 'HU' if is_ct else 'intensity'
 
 
 class BaseVolumeInferencer(BaseInferencer):
     """Base class of the volume inferencers.
 
     A call reads every input once, runs the test pipeline and the model
-    (:meth:`preprocess` yields collated batches of ``batch_size`` pipeline
-    outputs: volumes or slice stacks), gives each input its data samples
-    (``_collect``), draws pictures (:meth:`visualize`) and writes and
-    returns the results (:meth:`postprocess`). Subclasses set ``task``,
-    ``picture_key``, ``mode`` and ``runs`` and implement ``_model_base``
-    (the toolbox's model class), ``_pipeline_inputs`` (the pipeline inputs
-    of one volume), ``_collect``, ``_task_record``, ``_write_files`` and
-    ``_draw``.
+    on batches (:meth:`preprocess`), gives each input its results
+    (``_collect``), draws pictures (:meth:`visualize`), writes the files (on
+    the input's grid, named after it: the task's and
+    ``<name>_result.json``) and returns the results (:meth:`postprocess`).
+    Subclasses set ``task``, ``picture_key``, ``mode`` and ``runs`` and
+    implement ``_model_base`` (the toolbox's model class), ``preprocess``
+    (the pipeline inputs of every volume, batched by mmengine's
+    ``preprocess``), ``_collect`` (the task's results of one volume from
+    its data samples), ``_write_files`` and ``_draw``.
 
     Args:
         model (str | Config | dict | nn.Module): A config (file or object),
@@ -300,10 +243,7 @@ class BaseVolumeInferencer(BaseInferencer):
     mode = ''
     #: what the inferencer runs, for the error messages
     runs = ''
-    preprocess_kwargs: set = set()
-    forward_kwargs: set = set()
     visualize_kwargs: set = {'overlay', 'window'}
-    postprocess_kwargs: set = set()
 
     def __init__(self,
                  model: Union[ConfigType, nn.Module],
@@ -321,37 +261,38 @@ class BaseVolumeInferencer(BaseInferencer):
                                  'a built model is used as it is')
             self._built_model, cfg = model, model.cfg
         else:
-            cfg = _load_cfg(model, cfg_options)
+            cfg = load_config(model, cfg_options)
         self.weights = weights
-        super().__init__(
-            model=cfg,
-            weights=weights,
-            device=device,
-            scope=register_toolbox(cfg),
-            show_progress=show_progress)
-        self._check_model()
-        self.dataset_classes = self._dataset_classes()
-
-    def _check_model(self) -> None:
-        """The model is of the task's toolbox (``_model_base``) and the
-        test pipeline gives what it takes (``mode``)."""
-        name = type(self).__name__
+        super().__init__(cfg, weights, device, register_toolbox(cfg),
+                         show_progress)
+        name, info = type(self).__name__, self.pipeline_info
         if not isinstance(self.model, self._model_base()):
             raise ValueError(
                 f'{name} runs {self.runs}, but {self.cfg.filename} builds '
                 f'a {type(self.model).__name__}')
-        if self.pipeline_info['mode'] != self.mode:
+        if info['mode'] != self.mode:
             raise ValueError(
                 f'{name} runs {self.runs}; the test pipeline of '
-                f"{self.cfg.filename} loads {self.pipeline_info['loader']}, "
-                f"which gives a {self.pipeline_info['mode']}")
+                f"{self.cfg.filename} loads {info['loader']}, which gives a "
+                f"{info['mode']}")
+        # class names: the checkpoint's, else the test dataset's metainfo
+        # (built with lazy_init=True, as mmdet's DetInferencer does)
+        classes = (getattr(self.model, 'dataset_meta', None)
+                   or {}).get('classes')
+        if not classes:
+            dataset = dict(_test_dataset_cfg(self.cfg), lazy_init=True)
+            try:
+                with DefaultScope.overwrite_default_scope(self.scope):
+                    classes = DATASETS.build(dataset).metainfo.get('classes')
+            except Exception:  # no dataset type, or one that needs files
+                classes = None
+        self.dataset_classes = list(classes or [])
 
     def _init_model(self, cfg: Config, weights: Optional[str],
                     device: str) -> nn.Module:
         """The given model, else :func:`init_model` (strict loading)."""
-        if self._built_model is not None:
-            return self._built_model
-        return init_model(cfg, weights, device)
+        return init_model(cfg, weights, device) \
+            if self._built_model is None else self._built_model
 
     def _init_collate(self, cfg: Config) -> Callable:
         """The test dataloader's ``collate_fn`` (as the Runner builds it),
@@ -378,10 +319,8 @@ class BaseVolumeInferencer(BaseInferencer):
         the input (``input_index``, ``key_slice``) and the grid the model
         sees (``model_grid``) in the data sample's metainfo."""
         meta = {k: item[k] for k in ('input_index', 'key_slice') if k in item}
-        results = self.loader(
-            {k: v
-             for k, v in item.items() if k != 'input_index'})
-        if self.pipeline_info['mode'] == 'volume':
+        results = self.loader(item)
+        if self.mode == 'volume':
             meta['model_grid'] = make_geometry(results['affine'],
                                                results['img_shape'])
         packed = self.transforms(results)
@@ -390,21 +329,6 @@ class BaseVolumeInferencer(BaseInferencer):
                              'transform returned None)')
         packed['data_samples'].set_metainfo(meta)
         return packed
-
-    def _read_inputs(self, inputs, series_uid: Optional[str]) -> List[dict]:
-        """Read every input (a folder is one DICOM series): ``index``,
-        ``volume`` and ``stem`` (the output name, unique in the call)."""
-        cases, stems = [], set()
-        if not isinstance(inputs, (list, tuple)):
-            inputs = [inputs]
-        for i, item in enumerate(inputs):
-            volume = item if isinstance(item, Volume) else read_volume(
-                str(item), series_uid=series_uid)
-            stem = volume_stem(volume.source or 'volume')
-            stem = f'{stem}_{i}' if stem in stems else stem
-            stems.add(stem)
-            cases.append(dict(index=i, volume=volume, stem=stem))
-        return cases
 
     def __call__(self,
                  inputs: Union[VolumeInput, Sequence[VolumeInput]],
@@ -426,10 +350,11 @@ class BaseVolumeInferencer(BaseInferencer):
                 Defaults to ''.
             series_uid (str, optional): Series to read from DICOM folders
                 holding several. Defaults to None.
-            **kwargs: Keys of ``preprocess_kwargs``, ``visualize_kwargs``
-                ..., e.g. ``overlay=True`` (PNG pictures in ``out_dir``) and
-                ``window`` (their display window, (centre, width) or a
-                preset name; default: the HU window the model sees).
+            **kwargs: Keys of ``preprocess_kwargs`` and
+                ``visualize_kwargs``, e.g. ``overlay=True`` (PNG pictures
+                in ``out_dir``) and ``window`` (their display window,
+                (centre, width) or a preset name; default: the HU window
+                the model sees).
 
         Returns:
             dict: ``predictions``: per input a dict (see the subclass) or
@@ -440,44 +365,30 @@ class BaseVolumeInferencer(BaseInferencer):
             raise ValueError('overlay=True needs out_dir for the pictures')
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-        pre, fwd, vis, post = self._dispatch_kwargs(**kwargs)
-        cases = self._read_inputs(inputs, series_uid)
+        pre, _, vis, _ = self._dispatch_kwargs(**kwargs)
+        cases = []
+        inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        for i, item in enumerate(inputs):  # a folder is one DICOM series
+            volume = item if isinstance(item, Volume) else read_volume(
+                str(item), series_uid=series_uid)
+            stem = volume_stem(volume.source or 'volume')
+            if any(case['stem'] == stem for case in cases):  # unique names
+                stem = f'{stem}_{i}'
+            cases.append(dict(index=i, volume=volume, stem=stem))
         if out_dir:
             os.makedirs(out_dir, exist_ok=True)
-        preds = []
-        batches = self.preprocess(cases, batch_size=batch_size, **pre)
-        if self.show_progress:
-            batches = track(batches, description='Inference')
-        for data in batches:
-            preds.extend(self.forward(data, **fwd))
+        preds, batches = [], self.preprocess(cases, batch_size, **pre)
+        for data in (track(batches, description='Inference')
+                     if self.show_progress else batches):
+            preds.extend(self.forward(data))
         for case in cases:
             case['data_samples'] = [
                 p for p in preds if p.input_index == case['index']
             ]
-            self._collect(case)
-        visualization = self.visualize(cases, preds, out_dir=out_dir, **vis)
-        return self.postprocess(
-            preds,
-            visualization,
-            return_datasamples,
-            cases=cases,
-            out_dir=out_dir,
-            **post)
-
-    def preprocess(self, cases: List[dict], batch_size: int = 1, **kwargs):
-        """Yield collated batches of the pipeline outputs of every input.
-
-        Args:
-            cases (list[dict]): The inputs read.
-            batch_size (int): Pipeline outputs per batch. Defaults to 1.
-
-        Yields:
-            dict: ``inputs`` and ``data_samples`` of a batch.
-        """
-        items = (
-            item for case in cases for item in self._pipeline_inputs(case))
-        chunks = self._get_chunk_data(map(self.pipeline, items), batch_size)
-        yield from map(self.collate_fn, chunks)
+            case['result'] = self._collect(case)
+        visualization = self.visualize(cases, preds, out_dir, **vis)
+        return self.postprocess(preds, visualization, return_datasamples,
+                                cases, out_dir)
 
     def visualize(self,
                   cases: List[dict],
@@ -490,8 +401,10 @@ class BaseVolumeInferencer(BaseInferencer):
         None; see :meth:`__call__` for the arguments."""
         if not overlay:
             return None
-        if window is None:
-            window = to_center_width(self.pipeline_info['hu_window'])
+        hu_window = self.pipeline_info['hu_window']
+        if window is None and hu_window is not None:  # (centre, width)
+            low, high = (float(v) for v in hu_window)
+            window = ((low + high) / 2, high - low)
         return [self._draw(case, out_dir, window, **kwargs) for case in cases]
 
     def postprocess(self,
@@ -504,66 +417,41 @@ class BaseVolumeInferencer(BaseInferencer):
         ``<name>_result.json``) and pack the results.
 
         Returns:
-            dict: ``predictions`` and ``visualization`` (per input).
+            dict: ``predictions`` (per input: the results of ``_collect``
+            with the input's geometry, ``volume`` and ``files``, or the
+            data sample(s)) and ``visualization``.
         """
         predictions = []
         for i, case in enumerate(cases):
-            record = self._record(case)
+            volume, info = case['volume'], self.pipeline_info
+            record = dict(
+                task=self.task,
+                input=volume.source,
+                format=volume.format,
+                shape_dhw=list(volume.shape),
+                spacing_dhw_mm=list(volume.spacing),
+                affine_ras=volume.affine.tolist(),
+                config=self.cfg.filename,
+                checkpoint=self.weights,
+                test_loader=info['loader'],
+                preprocess=info['preprocess'],
+                files={},
+                **case['result'])
             if visualization is not None:
                 record['files'][self.picture_key] = visualization[i]
             if out_dir:
-                record['files'].update(
-                    self._write_files(case, record, out_dir))
-                summary = osp.join(out_dir, f"{case['stem']}_result.json")
-                record['files']['result'] = summary
-                with open(summary, 'w') as f:
-                    json.dump({k: v for k, v in record.items()
-                               if k != 'detections'}, f, indent=1)
-            if return_datasamples:
-                predictions.append(self._datasamples(case))
-            else:
-                predictions.append(
-                    dict(record, volume=case['volume'], **self._arrays(case)))
+                files = record['files']
+                files.update(self._write_files(case, record, out_dir))
+                files['result'] = osp.join(out_dir,
+                                           f"{case['stem']}_result.json")
+                mmengine.dump({k: v for k, v in record.items()
+                               if k not in ('mask', 'detections')},
+                              files['result'], indent=1)
+            samples = case['data_samples']
+            predictions.append(
+                (samples if self.mode == 'stack' else samples[0])
+                if return_datasamples else dict(record, volume=volume))
         return dict(predictions=predictions, visualization=visualization)
-
-    def _record(self, case: dict) -> dict:
-        volume, info = case['volume'], self.pipeline_info
-        record = dict(
-            task=self.task,
-            input=volume.source,
-            format=volume.format,
-            shape_dhw=list(volume.shape),
-            spacing_dhw_mm=list(volume.spacing),
-            affine_ras=volume.affine.tolist(),
-            config=self.cfg.filename,
-            checkpoint=self.weights,
-            test_loader=info['loader'],
-            preprocess=info['preprocess'],
-            files={})
-        record.update(self._task_record(case))
-        return record
-
-    def _datasamples(self, case: dict):
-        return case['data_samples']
-
-    def _arrays(self, case: dict) -> dict:
-        return {}
-
-    def _dataset_classes(self) -> List[str]:
-        """Class names from the checkpoint's ``dataset_meta``, else from the
-        ``metainfo`` of the test dataset (built with ``lazy_init=True``, as
-        mmdet's ``DetInferencer`` does: no file is read)."""
-        classes = (self.model.dataset_meta or {}).get('classes')
-        if not classes:
-            dataset = dict(_test_dataset_cfg(self.cfg), lazy_init=True)
-            registry = importlib.import_module(f'{self.scope}.registry')
-            try:
-                with DefaultScope.overwrite_default_scope(self.scope):
-                    classes = registry.DATASETS.build(dataset).metainfo.get(
-                        'classes')
-            except Exception:  # no dataset type, or one that needs files
-                classes = None
-        return list(classes or [])
 
     def class_names(self, num: int) -> List[str]:
         """The dataset's class names padded to ``num`` with ``'class i'``."""

@@ -16,27 +16,6 @@ from .base_volume_inferencer import BaseVolumeInferencer, intensity_unit
 __all__ = ['VolumeSegInferencer']
 
 
-def _read_gt(gt_path: str, volume: Volume) -> np.ndarray:
-    gt = read_volume(gt_path)
-    if gt.shape != volume.shape or not np.allclose(
-            gt.affine, volume.affine, atol=1e-3):
-        raise ValueError(
-            f'Ground truth {gt_path} (shape {gt.shape}) is not on the grid '
-            f'of {volume.source} (shape {volume.shape}): their shapes or '
-            'affines differ')
-    labels = np.rint(gt.array)
-    if labels.min() < 0 or labels.max() > 255:
-        raise ValueError(f'{gt_path} holds values outside [0, 255]; is it '
-                         'a label map?')
-    return labels.astype(np.uint8)
-
-
-def _dice(pred: np.ndarray, gt: np.ndarray) -> float:
-    pred, gt = pred > 0, gt > 0
-    denom = int(pred.sum()) + int(gt.sum())
-    return 1. if denom == 0 else 2. * int((pred & gt).sum()) / denom
-
-
 class VolumeSegInferencer(BaseVolumeInferencer):
     """Segment whole volumes with an mmseg config, e.g. ``EncoderDecoder3D``
     (mmseg's ``MMSegInferencer`` for volumes).
@@ -48,25 +27,19 @@ class VolumeSegInferencer(BaseVolumeInferencer):
 
     **Crop-trained models.** A config whose test pipeline crops (e.g. the
     LIDC configs: ``CenterCrop3D(crop_size=48)``) runs over the whole
-    volume: the crop is dropped from the pipeline and the model's
-    ``test_cfg`` is switched to sliding-window inference
-    (``mode='slide'``, ``crop_size`` = the crop, ``stride`` = the crop
-    times ``1 - overlap``, rounded; other keys such as ``batch_windows``
-    kept), so ``EncoderDecoder3D`` slides that window with MONAI's
-    ``sliding_window_inference``, padding axes shorter than the window.
-    The config file is not changed; a log line gives window and overlap,
-    and :attr:`sliding_window` and each result's ``sliding_window`` hold
-    them. The test_cfg of a model passed in built is changed in place.
+    volume: the crop is dropped and the model's ``test_cfg`` becomes
+    ``mode='slide'`` with the crop as ``crop_size`` and ``stride`` = the
+    crop times ``1 - overlap``, rounded (other keys such as
+    ``batch_windows`` kept; MONAI's ``sliding_window_inference`` pads axes
+    shorter than the window); :attr:`sliding_window` and each result's
+    ``sliding_window`` hold them. The config file is not changed; the
+    test_cfg of a model passed in built is changed in place.
 
     Args:
-        model (str | Config | dict | nn.Module): Config or built model, see
+        model, weights, device, cfg_options, show_progress: As for
             :class:`BaseVolumeInferencer`.
-        weights (str, optional): Checkpoint. Defaults to None.
-        device (str, optional): Device. Defaults to None.
-        cfg_options (dict, optional): Config overrides. Defaults to None.
         overlap (float): Overlap of neighbouring windows, in [0, 1), for a
             crop-trained model. Defaults to 0.5.
-        show_progress (bool): Progress bar. Defaults to False.
 
     Examples:
         >>> inferencer = VolumeSegInferencer(
@@ -95,18 +68,9 @@ class VolumeSegInferencer(BaseVolumeInferencer):
             raise ValueError(f'overlap must lie in [0, 1), got {overlap}')
         super().__init__(model, weights, device, cfg_options, show_progress)
         self.sliding_window = None
-        if self.pipeline_info['crop_size'] is not None:
-            self.sliding_window = self._slide_over_volume(
-                self.pipeline_info['crop_size'], overlap)
-
-    def _model_base(self) -> type:
-        from mmseg.models.segmentors import BaseSegmentor
-        return BaseSegmentor
-
-    def _slide_over_volume(self, crop_size: Sequence[int],
-                           overlap: float) -> dict:
-        """Switch the model to sliding ``crop_size`` windows with
-        ``overlap`` over the whole volume."""
+        if self.pipeline_info['crop_size'] is None:
+            return
+        # a crop-trained model: sliding crop-sized windows over the volume
         from svd_mm.models.segmentors import EncoderDecoder3D
         dropped = ', '.join(self.pipeline_info['dropped'])
         if not isinstance(self.model, EncoderDecoder3D):
@@ -115,29 +79,31 @@ class VolumeSegInferencer(BaseVolumeInferencer):
                 'and the whole volume is then segmented with sliding '
                 'windows, which needs an EncoderDecoder3D, but the config '
                 f'builds a {type(self.model).__name__}')
-        crop_size = tuple(int(c) for c in crop_size)
-        stride = tuple(max(1, round(c * (1 - overlap))) for c in crop_size)
-        test_cfg = dict(
+        crop_size = [int(c) for c in self.pipeline_info['crop_size']]
+        stride = [max(1, round(c * (1 - overlap))) for c in crop_size]
+        self.model.test_cfg = ConfigDict(
             self.model.test_cfg or {},
             mode='slide',
-            crop_size=crop_size,
-            stride=stride)
-        EncoderDecoder3D._check_test_cfg(test_cfg)
-        self.model.test_cfg = ConfigDict(test_cfg)
+            crop_size=tuple(crop_size),
+            stride=tuple(stride))
         print_log(
             f'{self.cfg.filename}: the test pipeline crops ({dropped}); '
             'the crop is dropped and the model slides a '
             f'{"x".join(map(str, crop_size))} (D x H x W) window over the '
-            f'whole volume with overlap {overlap:g} (stride {stride})',
+            f'whole volume with overlap {overlap:g} (stride {tuple(stride)})',
             logger='current')
-        return dict(
-            crop_size=list(crop_size), stride=list(stride), overlap=overlap)
+        self.sliding_window = dict(
+            crop_size=crop_size, stride=stride, overlap=overlap)
+
+    def _model_base(self) -> type:
+        from mmseg.models.segmentors import BaseSegmentor
+        return BaseSegmentor
 
     def preprocess(self,
                    cases: List[dict],
                    batch_size: int = 1,
                    gt: Union[str, Sequence[Optional[str]], None] = None):
-        """Read the ground truths (if any), then yield the batches.
+        """Read the ground truths (if any), then batch the volumes.
 
         Args:
             cases (list[dict]): The inputs read.
@@ -158,22 +124,28 @@ class VolumeSegInferencer(BaseVolumeInferencer):
             raise ValueError(f'{len(gt)} ground truths for {len(cases)} '
                              'inputs: give one per input (None for none)')
         for case, path in zip(cases, gt):
-            if path is not None:
-                case['gt'] = _read_gt(str(path), case['volume'])
-                case['gt_path'] = str(path)
-        return super().preprocess(cases, batch_size)
+            if path is None:
+                continue
+            truth, volume = read_volume(str(path)), case['volume']
+            if not same_geometry(truth.geometry, volume.geometry):
+                raise ValueError(
+                    f'Ground truth {path} (shape {truth.shape}) is not on '
+                    f'the grid of {volume.source} (shape {volume.shape}): '
+                    'their shapes or affines differ')
+            labels = np.rint(truth.array)
+            if labels.min() < 0 or labels.max() > 255:
+                raise ValueError(f'{path} holds values outside [0, 255]; is '
+                                 'it a label map?')
+            case['gt'], case['gt_path'] = labels.astype(np.uint8), str(path)
+        return super().preprocess(
+            (dict(volume=c['volume'], img_path=c['volume'].source,
+                  case_id=c['stem'], input_index=c['index']) for c in cases),
+            batch_size)
 
-    def _pipeline_inputs(self, case: dict):
-        volume = case['volume']
-        yield dict(
-            volume=volume,
-            img_path=volume.source,
-            case_id=case['stem'],
-            input_index=case['index'])
-
-    def _collect(self, case: dict) -> None:
-        """The mask on the input's grid, from the model's prediction on its
-        own grid."""
+    def _collect(self, case: dict) -> dict:
+        """The mask on the input's grid (from the model's prediction on its
+        own grid), its classes, voxels and mL, and the Dice with the ground
+        truth."""
         sample, volume = case['data_samples'][0], case['volume']
         grid = sample.model_grid
         pred = sample.pred_sem_seg.data.detach().cpu().numpy()
@@ -184,60 +156,51 @@ class VolumeSegInferencer(BaseVolumeInferencer):
                 f"for the {tuple(grid['shape'])} volume of the loader; the "
                 'test pipeline must keep the volume whole for inference')
         if same_geometry(grid, volume.geometry, atol=1e-6):
-            mask = pred
+            mask = pred.astype(np.uint8)
         else:  # e.g. resampled to 1 mm slices: back onto the input grid
             mask = resample_to_geometry(
-                Volume(pred, grid['affine']), volume.geometry, order=0).array
-        case['mask'], case['grid'] = mask.astype(np.uint8), grid
-        case['classes'] = self.class_names(
+                Volume(pred, grid['affine']), volume.geometry,
+                order=0).array.astype(np.uint8)
+        classes = self.class_names(
             max(int(getattr(self.model, 'num_classes', 2) or 2),
                 int(mask.max()) + 1))
-        if 'gt' in case:
-            case['dice'] = _dice(mask, case['gt'])
-
-    def _task_record(self, case: dict) -> dict:
-        mask, grid, volume = case['mask'], case['grid'], case['volume']
-        classes = case['classes']
         voxel_ml = abs(float(np.linalg.det(volume.affine[:3, :3]))) / 1000.
         counts = np.bincount(mask.ravel(), minlength=len(classes))
-        record = dict(
+        voxels = dict(zip(classes[1:], counts[1:].tolist()))
+        result = dict(
+            mask=mask,
             classes=classes,
             model_grid_shape_dhw=list(grid['shape']),
             model_grid_spacing_dhw_mm=list(grid['spacing']),
             sliding_window=self.sliding_window,
-            voxels={classes[i]: int(counts[i])
-                    for i in range(1, len(counts))},
-            volume_ml={
-                classes[i]: float(counts[i] * voxel_ml)
-                for i in range(1, len(counts))
-            })
-        if 'gt' in case:
-            record.update(dice=case['dice'], gt=case['gt_path'])
-        return record
+            voxels=voxels,
+            volume_ml={k: n * voxel_ml
+                       for k, n in voxels.items()})
+        if 'gt' in case:  # Dice of the foregrounds
+            pred, truth = mask > 0, case['gt'] > 0
+            total = int(pred.sum()) + int(truth.sum())
+            result.update(
+                dice=2. * int((pred & truth).sum()) / total if total else 1.,
+                gt=case['gt_path'])
+        return result
 
     def _write_files(self, case: dict, record: dict, out_dir: str) -> dict:
         return dict(
-            mask=write_mask(case['mask'], case['volume'],
+            mask=write_mask(record['mask'], case['volume'],
                             osp.join(out_dir, f"{case['stem']}_seg.nii.gz")))
 
     def _draw(self, case: dict, out_dir: str, window) -> str:
         from svd_mm.visualization.overlay import plot_volume_overlay
-        volume, mask = case['volume'], case['mask']
-        dice = f", Dice {case['dice']:.3f}" if 'dice' in case else ''
+        volume, result = case['volume'], case['result']
+        dice = f", Dice {result['dice']:.3f}" if 'dice' in result else ''
         return plot_volume_overlay(
             volume.array,
             volume.affine,
             osp.join(out_dir, f"{case['stem']}_overlay.png"),
-            pred=mask,
+            pred=result['mask'],
             gt=case.get('gt'),
             window=window,
-            class_names=case['classes'],
+            class_names=result['classes'],
             title=f'{osp.basename(volume.source)}: '
             f'{osp.basename(self.cfg.filename or "model")}{dice}',
             unit=intensity_unit(volume))
-
-    def _datasamples(self, case: dict):
-        return case['data_samples'][0]
-
-    def _arrays(self, case: dict) -> dict:
-        return dict(mask=case['mask'])

@@ -5,6 +5,7 @@ from typing import Optional, Sequence
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
+from svd_mm.utils.medical_io import volume_stem
 from svd_mm.utils.volume_io import Volume, save_prediction_nifti
 
 __all__ = ['SaveVolumePredictionHook']
@@ -33,7 +34,8 @@ class SaveVolumePredictionHook(Hook):
         out_dir (str, optional): Output folder; relative paths are relative
             to the work dir. Defaults to None: nothing is written.
         filename_tmpl (str): File name, formatted with ``case_id`` (the
-            metainfo ``case_id``, else the image file name without suffix).
+            metainfo ``case_id``, else the image file name without suffix,
+            :func:`~svd_mm.utils.medical_io.volume_stem`).
             Defaults to '{case_id}_pred.nii.gz'.
         original_grid (bool): Whether to write on ``original_geometry``
             (else on the grid of the prediction). Defaults to True.
@@ -51,18 +53,6 @@ class SaveVolumePredictionHook(Hook):
         self.out_dir = out_dir
         self.filename_tmpl = filename_tmpl
         self.original_grid = original_grid
-
-    def _case_id(self, meta: dict) -> str:
-        if meta.get('case_id') is not None:
-            return str(meta['case_id'])
-        name = osp.basename(meta.get('img_path') or '')
-        for suffix in ('.nii.gz', '.nii'):
-            if name.endswith(suffix):
-                return name[:-len(suffix)]
-        if not name:
-            raise KeyError('SaveVolumePredictionHook needs the metainfo '
-                           "'case_id' or 'img_path' to name the file")
-        return name
 
     def after_test_iter(self,
                         runner,
@@ -88,11 +78,15 @@ class SaveVolumePredictionHook(Hook):
                     'SaveVolumePredictionHook needs a (1, D, H, W) '
                     f'pred_sem_seg, but got shape {pred.shape} for '
                     f"{meta.get('img_path')}")
+            case_id = meta.get('case_id')
+            case_id = volume_stem(meta.get('img_path') or '') \
+                if case_id is None else str(case_id)
+            if not case_id:
+                raise KeyError('SaveVolumePredictionHook needs the metainfo '
+                               "'case_id' or 'img_path' to name the file")
             original = meta.get('original_geometry') \
                 if self.original_grid else None
-            path = osp.join(out_dir,
-                            self.filename_tmpl.format(
-                                case_id=self._case_id(meta)))
             save_prediction_nifti(
                 Volume(pred[0], meta['affine'], meta.get('img_path', '')),
-                path, original)
+                osp.join(out_dir, self.filename_tmpl.format(case_id=case_id)),
+                original)

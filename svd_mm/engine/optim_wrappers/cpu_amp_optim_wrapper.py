@@ -1,12 +1,5 @@
-"""Mixed precision on the CPU.
-
-mmengine 0.10.7's ``autocast`` supports CPU bfloat16, but
-``AmpOptimWrapper.__init__`` asserts that a GPU (or NPU/MLU/MUSA) is present.
-:class:`CPUAmpOptimWrapper` is the CPU counterpart that
-:func:`svd_mm.apis.enable_amp` (``tools/train.py --amp``) picks: bfloat16
-autocast, no loss scaling (bfloat16 has the exponent range of float32, so
-gradients do not underflow as in float16).
-"""
+"""Mixed precision on the CPU (bfloat16 autocast), which mmengine's
+``AmpOptimWrapper`` refuses without a GPU."""
 from contextlib import contextmanager
 from typing import Union
 
