@@ -73,8 +73,8 @@ class DiceMetric3D(BaseMetric):
         """
         num_classes = self._get_num_classes()
         for data_sample in data_samples:
-            pred = _as_tensor(data_sample['pred_sem_seg']['data'])
-            gt = _as_tensor(data_sample['gt_sem_seg']['data'])
+            pred = torch.as_tensor(data_sample['pred_sem_seg']['data'])
+            gt = torch.as_tensor(data_sample['gt_sem_seg']['data'])
             if pred.shape != gt.shape:
                 case = data_sample.get('case_id', data_sample.get('img_path'))
                 raise ValueError(
@@ -157,9 +157,8 @@ class DiceMetric3D(BaseMetric):
             [0.6] [0.44444444]
         """
         intersection = np.asarray(intersection, dtype=np.float64)
-        denominator = np.asarray(
-            pred_area, dtype=np.float64) + np.asarray(
-                gt_area, dtype=np.float64)
+        denominator = np.asarray(pred_area, dtype=np.float64) + np.asarray(
+            gt_area, dtype=np.float64)
         if intersection.ndim != 2 or intersection.shape != denominator.shape:
             raise ValueError(
                 'intersection, pred_area and gt_area must all be '
@@ -173,10 +172,3 @@ class DiceMetric3D(BaseMetric):
             global_dice = np.where(total > 0, 2 * intersection.sum(0) / total,
                                    1.0)
         return {'per_case': case_dice.mean(0), 'global': global_dice}
-
-
-def _as_tensor(data) -> torch.Tensor:
-    """Return a label map as a tensor (it may come as an ndarray)."""
-    if isinstance(data, np.ndarray):
-        return torch.from_numpy(data)
-    return data
