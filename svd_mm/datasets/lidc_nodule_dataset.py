@@ -31,10 +31,6 @@ def _is_padding(cell: Optional[str]) -> bool:
     return cell is None or cell.strip() in ('', 'nan', 'NaN', 'NAN')
 
 
-def _stem(name: str) -> str:
-    return name[:-4] if name.endswith('.npz') else name
-
-
 @DATASETS.register_module()
 class LIDCNoduleDataset(BaseDataset):
     """LIDC-IDRI nodules for malignancy classification or segmentation.
@@ -175,14 +171,14 @@ class LIDCNoduleDataset(BaseDataset):
         return None
 
     def _read_split(self) -> List[str]:
-        """The names of the split's column, padding removed."""
+        """The names of the split's column, padding and ``.npz`` removed."""
         fieldnames, rows = _read_csv(self.ann_file, 'split CSV')
         if self.split not in fieldnames:
             raise ValueError(
                 f'split {self.split!r} is not a column of {self.ann_file}; '
                 f'its columns are {[c for c in fieldnames if c]}')
         names = [
-            row[self.split].strip() for row in rows
+            row[self.split].strip().removesuffix('.npz') for row in rows
             if not _is_padding(row[self.split])
         ]
         if not names:
@@ -211,7 +207,7 @@ class LIDCNoduleDataset(BaseDataset):
                                       'malignancy')
         scores = {}
         for i, row in enumerate(rows, start=2):  # line 1 is the header
-            name = _stem(row[name_col].strip())
+            name = row[name_col].strip().removesuffix('.npz')
             if name in scores:
                 raise ValueError(f'Nodule {name!r} appears twice in '
                                  f'{self.info_file} (line {i})')
@@ -231,7 +227,7 @@ class LIDCNoduleDataset(BaseDataset):
         """
         names = self._read_split()
         img_dir = self.data_prefix['img_path']
-        paths = [osp.join(img_dir, _stem(n) + '.npz') for n in names]
+        paths = [osp.join(img_dir, n + '.npz') for n in names]
         missing = [p for p in paths if not osp.isfile(p)]
         if missing:
             raise FileNotFoundError(
@@ -245,14 +241,14 @@ class LIDCNoduleDataset(BaseDataset):
                     img_path=path,
                     seg_map_path=path,
                     mask_key=self.mask_key,
-                    case_id=_stem(name),
+                    case_id=name,
                     seg_fields=[],
                     reduce_zero_label=False)
                 for name, path in zip(names, paths)
             ]
 
         scores = self._read_malignancy()
-        absent = [n for n in names if _stem(n) not in scores]
+        absent = [n for n in names if n not in scores]
         if absent:
             raise KeyError(
                 f'{len(absent)} of the {len(names)} nodules of split '
@@ -261,19 +257,17 @@ class LIDCNoduleDataset(BaseDataset):
         data_list, dropped = [], 0
         counts = [0, 0]
         for name, path in zip(names, paths):
-            score = scores[_stem(name)]
             try:
-                label = self.malignancy_to_label(score)
+                label = self.malignancy_to_label(scores[name])
             except ValueError as e:
                 raise ValueError(
-                    f'Nodule {_stem(name)!r} in {self.info_file}: {e}') \
-                    from None
+                    f'Nodule {name!r} in {self.info_file}: {e}') from None
             if label is None:
                 dropped += 1
                 continue
             counts[label] += 1
             data_list.append(
-                dict(img_path=path, gt_label=label, case_id=_stem(name)))
+                dict(img_path=path, gt_label=label, case_id=name))
         print_log(
             f'{self.__class__.__name__} ({self.split}, cls): kept '
             f'{len(data_list)} nodules ({counts[0]} benign, {counts[1]} '

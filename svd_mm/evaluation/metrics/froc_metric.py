@@ -336,8 +336,8 @@ class FROCMetric(BaseMetric):
             curve=self.curve)
         sens = froc['sensitivities']
         metrics = dict(mFROC=float(sens.mean()))
-        for rate, value in zip(self.fp_rates, sens):
-            metrics[f'sens@{rate:g}'] = float(value)
+        metrics.update(
+            (f'sens@{r:g}', float(v)) for r, v in zip(self.fp_rates, sens))
         if self.with_map:
             metrics['mAP'] = self._average_precision(results)
         logger.info(
@@ -351,18 +351,14 @@ class FROCMetric(BaseMetric):
     def _average_precision(self, results: list) -> float:
         """VOC-style AP (area) at IoU ``hit_thr`` with mmdet's eval_map."""
         from mmdet.evaluation.functional import eval_map
-        dets, anns = [], []
-        for r in results:
-            dets.append([
-                np.hstack([r['det_bboxes'], r['det_scores'][:, None]])
-            ])
-            anns.append(
-                dict(
-                    bboxes=r['gt_bboxes'],
-                    labels=np.zeros(len(r['gt_bboxes']), np.int64),
-                    bboxes_ignore=r['ignored_bboxes'],
-                    labels_ignore=np.zeros(
-                        len(r['ignored_bboxes']), np.int64)))
+        dets = [[np.hstack([r['det_bboxes'], r['det_scores'][:, None]])]
+                for r in results]
+        anns = [
+            dict(bboxes=r['gt_bboxes'], bboxes_ignore=r['ignored_bboxes'],
+                 labels=np.zeros(len(r['gt_bboxes']), np.int64),
+                 labels_ignore=np.zeros(len(r['ignored_bboxes']), np.int64))
+            for r in results
+        ]
         thr = self.hit_thr if self.hit_criterion == 'iou' else 0.5
         mean_ap, _ = eval_map(
             dets, anns, iou_thr=thr, logger='silent', nproc=1)
