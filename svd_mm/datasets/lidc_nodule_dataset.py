@@ -125,9 +125,6 @@ class LIDCNoduleDataset(BaseDataset):
         if task not in self.TASKS:
             raise ValueError(f"task must be one of {self.TASKS}, but got "
                              f'{task!r}')
-        if not isinstance(split, str) or not split:
-            raise TypeError(f'split must be a column name of {ann_file} such '
-                            f"as 'train' or 'test', but got {split!r}")
         if not isinstance(mask_key, str) or not mask_key:
             raise TypeError(f'mask_key must be a non-empty str such as '
                             f"'answer1', but got {mask_key!r}")

@@ -74,10 +74,8 @@ def plot_froc(curves: Union[Curve, Dict[str, Curve]],
     share their FP rate draw a vertical step), flat after its last point.
     Its sensitivities at ``fp_rates``, read with :func:`read_froc_curve`
     (the reading of :class:`~svd_mm.evaluation.metrics.FROCMetric`), are
-    marked and listed in the legend with their mean.
-
-    The figure is drawn on matplotlib's Agg canvas directly, so neither the
-    global backend nor ``pyplot`` state is touched.
+    marked and listed in the legend with their mean. Neither the global
+    matplotlib backend nor ``pyplot`` state is touched.
 
     Args:
         curves (tuple | dict[str, tuple]): ``(fps_per_image, sensitivity)``

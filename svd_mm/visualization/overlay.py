@@ -19,9 +19,7 @@ pictures have millimetre axes with the true voxel aspect (5 mm slices look
 - a single slice with boxes is shown as stored (the boxes are in its pixel
   grid), with the edge letters computed from the affine.
 
-Intensities are windowed with ``window``: a (centre, width) pair (e.g.
-``(-600, 1500)``, the lung window), a name of :data:`WINDOW_PRESETS`, or
-None for the 0.5 and 99.5 percentiles.
+Intensities are windowed by :func:`resolve_window`.
 """
 import os
 import os.path as osp
@@ -124,21 +122,16 @@ def reorient_for_display(affine: np.ndarray):
         >>> perm, flips, spacing
         ((0, 1, 2), (1, 2), (5.0, 0.7, 0.7))
     """
-    from nibabel.orientations import io_orientation
+    from nibabel.orientations import io_orientation, ornt_transform
     affine = np.asarray(affine, dtype=np.float64)
-    ornt = io_orientation(affine)  # per axis i, j, k: (RAS axis, sign)
-    # display axis (D, H, W) shows world axis (z, y, x), positive towards
+    # the (D, H, W) = (k, j, i) axes to world axes (z, y, x) pointing
     # (S, P, L), i.e. RAS signs (+1, -1, -1)
-    wanted = {2: (0, 1.), 1: (1, -1.), 0: (2, -1.)}
-    perm, flips = [0, 0, 0], []
-    for ijk, (world, sign) in enumerate(ornt):
-        out_axis, wanted_sign = wanted[int(world)]
-        perm[out_axis] = 2 - ijk  # the (D, H, W) axis of i, j, k
-        if sign != wanted_sign:
-            flips.append(out_axis)
+    to_display = ornt_transform(
+        io_orientation(affine)[::-1], [[2, 1], [1, -1], [0, -1]])
+    perm = tuple(int(a) for a in np.argsort(to_display[:, 0]))
+    flips = tuple(n for n, p in enumerate(perm) if to_display[p, 1] < 0)
     norms = np.linalg.norm(affine[:3, :3], axis=0)[::-1]  # (D, H, W)
-    spacing = tuple(float(norms[p]) for p in perm)
-    return tuple(perm), tuple(sorted(flips)), spacing
+    return perm, flips, tuple(float(norms[p]) for p in perm)
 
 
 def _to_display(array: np.ndarray, perm, flips) -> np.ndarray:

@@ -223,10 +223,9 @@ def _panels(all_train: Records, all_val: Records,
         if missing:
             raise KeyError(f'Validation logs have no {missing}; their keys '
                            f'are {available}')
-    lr_changes = with_lr and len({r['lr'] for r in all_train if 'lr' in r}) \
-        > 1
+    rates = {r['lr'] for r in all_train if 'lr' in r}
     panels = (['loss'] if loss_keys else []) + list(metric_keys) + (
-        ['lr'] if lr_changes else [])
+        ['lr'] if with_lr and len(rates) > 1 else [])
     if not panels:
         raise ValueError('Nothing to plot: the logs hold no loss, metric or '
                          'learning rate')
@@ -263,10 +262,8 @@ def _plot_train_panel(ax, panel: str, train: Records, all_train: Records,
     ax.set_title('Training loss' if panel == 'loss' else 'Learning rate',
                  fontsize=11)
     if panel == 'loss' and train and 'epoch' in train[-1]:
-        ends = [
-            a['iter'] for a, b in zip(train, train[1:])
-            if b['epoch'] != a['epoch']
-        ]
+        ends = [a['iter'] for a, b in zip(train, train[1:])
+                if b['epoch'] != a['epoch']]
         if len(ends) <= 40:
             for end in ends:
                 ax.axvline(end, color='0.8', lw=0.6, ls=':', zorder=0)
