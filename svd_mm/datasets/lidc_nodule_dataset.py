@@ -251,25 +251,22 @@ class LIDCNoduleDataset(BaseDataset):
                 f'{len(absent)} of the {len(names)} nodules of split '
                 f'{self.split!r} have no row in {self.info_file}, e.g. '
                 f'{absent[:5]}')
-        data_list, dropped = [], 0
-        counts = [0, 0]
+        data_list = []
         for name, path in zip(names, paths):
             try:
                 label = self.malignancy_to_label(scores[name])
             except ValueError as e:
                 raise ValueError(
                     f'Nodule {name!r} in {self.info_file}: {e}') from None
-            if label is None:
-                dropped += 1
-                continue
-            counts[label] += 1
-            data_list.append(
-                dict(img_path=path, gt_label=label, case_id=name))
+            if label is not None:
+                data_list.append(
+                    dict(img_path=path, gt_label=label, case_id=name))
+        counts = np.bincount([d['gt_label'] for d in data_list], minlength=2)
         print_log(
             f'{self.__class__.__name__} ({self.split}, cls): kept '
             f'{len(data_list)} nodules ({counts[0]} benign, {counts[1]} '
-            f'malignant), dropped {dropped} with malignancy 3 '
-            '(indeterminate)',
+            f'malignant), dropped {len(names) - len(data_list)} with '
+            'malignancy 3 (indeterminate)',
             logger='current')
         if not data_list:
             raise ValueError(

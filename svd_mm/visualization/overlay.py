@@ -141,11 +141,9 @@ def _to_display(array: np.ndarray, perm, flips) -> np.ndarray:
 
 def _index_to_display(index: Sequence[float], shape: Sequence[int], perm,
                       flips) -> Tuple[int, int, int]:
-    out = [index[p] for p in perm]
-    sizes = [shape[p] for p in perm]
-    for axis in flips:
-        out[axis] = sizes[axis] - 1 - out[axis]
-    return tuple(int(round(v)) for v in out)
+    return tuple(
+        int(round(shape[p] - 1 - index[p] if n in flips else index[p]))
+        for n, p in enumerate(perm))
 
 
 def _default_index(masks: Sequence[Optional[np.ndarray]],
@@ -565,8 +563,8 @@ def plot_slice_boxes(image: np.ndarray,
                          f'{image.shape}')
     affine = np.asarray(affine, dtype=np.float64)
     sx, sy = (float(v) for v in np.linalg.norm(affine[:3, :2], axis=0))
-    boxes = np.zeros((0, 4)) if boxes is None else np.asarray(
-        boxes, dtype=np.float64).reshape(-1, 4)
+    boxes, gt_boxes = (np.asarray([] if b is None else b, np.float64).reshape(
+        -1, 4) for b in (boxes, gt_boxes))
     scores = np.ones(len(boxes)) if scores is None else np.asarray(
         scores, dtype=np.float64).reshape(-1)
     labels = np.zeros(len(boxes), dtype=np.int64) if labels is None else \
@@ -575,8 +573,6 @@ def plot_slice_boxes(image: np.ndarray,
         raise ValueError(f'boxes, scores and labels must have one row per '
                          f'box, but have {len(boxes)}, {len(scores)} and '
                          f'{len(labels)}')
-    gt_boxes = np.zeros((0, 4)) if gt_boxes is None else np.asarray(
-        gt_boxes, dtype=np.float64).reshape(-1, 4)
     vmin, vmax, window_text = resolve_window(window, image)
     height, width = image.shape
 

@@ -120,8 +120,7 @@ class DiceMetric3D(BaseMetric):
             classes = (self.dataset_meta or {}).get('classes')
             if classes is None or len(classes) != num_foreground + 1:
                 classes = [f'class{k}' for k in range(num_foreground + 1)]
-            for k in range(num_foreground):
-                name = classes[k + 1]
+            for k, name in enumerate(classes[1:]):
                 metrics[f'dice_per_case/{name}'] = float(dice['per_case'][k])
                 metrics[f'dice_global/{name}'] = float(dice['global'][k])
         return metrics
