@@ -1,5 +1,4 @@
 """A fixed, nested fraction of a dataset, for data-efficiency experiments."""
-import copy
 import math
 from typing import Dict, Hashable, List, Optional, Union
 
@@ -77,15 +76,14 @@ class FractionDataset:
         self.fraction = float(fraction)
         self.seed = seed
         self.stratify_key = stratify_key
-        self._metainfo = self.dataset.metainfo
         self._fully_initialized = False
         if not lazy_init:
             self.full_init()
 
     @property
     def metainfo(self) -> dict:
-        """dict: The meta information of the wrapped dataset."""
-        return copy.deepcopy(self._metainfo)
+        """dict: The meta information of the wrapped dataset (a copy)."""
+        return self.dataset.metainfo
 
     @staticmethod
     def num_kept(num_samples: int, fraction: float) -> int:

@@ -127,11 +127,8 @@ def plot_froc(curves: Union[Curve, Dict[str, Curve]],
         ys = np.append(sens, sens[-1])
         text = ', '.join(f'{v:.3f}' for v in at)
         name = f'{label} ' if label else ''
-        line, = ax.plot(
-            xs,
-            ys,
-            label=f'{name}[{text}] mean {at.mean():.3f}'
-            if at.size else label)
+        line, = ax.plot(xs, ys, label=f'{name}[{text}] mean {at.mean():.3f}'
+                        if at.size else label)
         if at.size:
             ax.plot(fp_rates, at, 'o', color=line.get_color())
     if log_x:
@@ -147,10 +144,7 @@ def plot_froc(curves: Union[Curve, Dict[str, Curve]],
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     if fp_rates.size:
-        ax.legend(
-            loc='lower right',
-            fontsize='small',
-            title='sens @ ' + ', '.join(f'{r:g}' for r in fp_rates) +
-            ' FPs/img')
+        ax.legend(loc='lower right', fontsize='small', title='sens @ ' +
+                  ', '.join(f'{r:g}' for r in fp_rates) + ' FPs/img')
     fig.tight_layout()
     return save_png(fig, out_file, dpi)

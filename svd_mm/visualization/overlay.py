@@ -232,12 +232,9 @@ def _draw_edge_letters(ax, letters: Sequence[str]) -> None:
     """Write the patient directions (left, right, top, bottom) at the
     edges of an axes."""
     from matplotlib.patheffects import withStroke
-    style = dict(
-        color='yellow',
-        fontsize=11,
-        fontweight='bold',
-        transform=ax.transAxes,
-        path_effects=[withStroke(linewidth=2, foreground='black')])
+    style = dict(color='yellow', fontsize=11, fontweight='bold',
+                 transform=ax.transAxes,
+                 path_effects=[withStroke(linewidth=2, foreground='black')])
     ax.text(0.02, 0.5, letters[0], ha='left', va='center', **style)
     ax.text(0.98, 0.5, letters[1], ha='right', va='center', **style)
     ax.text(0.5, 0.98, letters[2], ha='center', va='top', **style)
@@ -306,14 +303,8 @@ def _overlay_figure(planes: List[dict], zoom: Optional[float]):
     fig_h = panel_h * rows * 1.3 + 1.7
     fig = Figure(figsize=(fig_w, fig_h), facecolor='white')
     grid = fig.add_gridspec(
-        rows,
-        3,
-        width_ratios=ratios,
-        wspace=0.3,
-        hspace=0.3,
-        left=0.6 / fig_w,
-        right=1 - 1.8 / fig_w,
-        top=1 - 0.95 / fig_h,
+        rows, 3, width_ratios=ratios, wspace=0.3, hspace=0.3,
+        left=0.6 / fig_w, right=1 - 1.8 / fig_w, top=1 - 0.95 / fig_h,
         bottom=0.85 / fig_h)
     return fig, grid, cut_widths
 

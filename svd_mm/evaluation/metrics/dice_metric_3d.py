@@ -89,11 +89,9 @@ class DiceMetric3D(BaseMetric):
                 counts[:, k - 1] = [(pred_k & gt_k).sum().item(),
                                     pred_k.sum().item(),
                                     gt_k.sum().item()]
-            self.results.append(
-                dict(
-                    intersection=counts[0],
-                    pred_area=counts[1],
-                    gt_area=counts[2]))
+            self.results.append(dict(
+                intersection=counts[0], pred_area=counts[1],
+                gt_area=counts[2]))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Compute the Dice values from the per-case counts.
