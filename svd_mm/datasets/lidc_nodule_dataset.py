@@ -141,12 +141,9 @@ class LIDCNoduleDataset(BaseDataset):
         self.info_file = info_file
         if metainfo is None and task == 'seg':
             metainfo = self.SEG_METAINFO
-        super().__init__(
-            ann_file=ann_file,
-            metainfo=metainfo,
-            data_root=data_root,
-            data_prefix=data_prefix,
-            **kwargs)
+        super().__init__(ann_file=ann_file, metainfo=metainfo,
+                         data_root=data_root, data_prefix=data_prefix,
+                         **kwargs)
 
     @staticmethod
     def malignancy_to_label(score: float) -> Optional[int]:

@@ -116,25 +116,20 @@ class LiTSDataset(BaseDataset):
                             f'{preprocess!r}')
         self.split = split
         self.preprocess = preprocess
-        super().__init__(
-            ann_file=ann_file,
-            metainfo=metainfo,
-            data_root=data_root,
-            data_prefix=data_prefix,
-            **kwargs)
+        super().__init__(ann_file=ann_file, metainfo=metainfo,
+                         data_root=data_root, data_prefix=data_prefix,
+                         **kwargs)
 
     def _read_split(self) -> List[str]:
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(
                 f'Split file {self.ann_file} does not exist; run '
                 'tools/dataset_converters/prepare_lits.py first')
-        with open(self.ann_file) as f:
-            try:
-                split = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(
-                    f'Split file {self.ann_file} is not valid JSON: {e}') \
-                    from e
+        try:
+            split = load(self.ann_file, file_format='json')
+        except json.JSONDecodeError as e:
+            raise ValueError(
+                f'Split file {self.ann_file} is not valid JSON: {e}') from e
         if not isinstance(split, dict) or self.split not in split:
             keys = sorted(split) if isinstance(split, dict) else split
             raise KeyError(f'Split file {self.ann_file} has no '

@@ -325,15 +325,11 @@ class FROCMetric(BaseMetric):
             ``fp_rates`` and, with ``with_map``, ``mAP``.
         """
         logger = MMLogger.get_current_instance()
-        froc = self.calculate(
-            [r['det_bboxes'] for r in results],
-            [r['det_scores'] for r in results],
-            [r['gt_bboxes'] for r in results],
-            fp_rates=self.fp_rates,
-            hit_criterion=self.hit_criterion,
-            hit_thr=self.hit_thr,
-            ignored_bboxes=[r['ignored_bboxes'] for r in results],
-            curve=self.curve)
+        dets, scores, gts, ignored = ([r[key] for r in results] for key in (
+            'det_bboxes', 'det_scores', 'gt_bboxes', 'ignored_bboxes'))
+        froc = self.calculate(dets, scores, gts, self.fp_rates,
+                              self.hit_criterion, self.hit_thr, ignored,
+                              self.curve)
         sens = froc['sensitivities']
         metrics = dict(mFROC=float(sens.mean()))
         metrics.update(
@@ -495,12 +491,9 @@ class FROCMetric(BaseMetric):
         curve_fps, curve_sens = FROCMetric._curve(b, num_images, curve)
         sens = read_froc_curve(curve_fps, curve_sens,
                                np.asarray(fp_rates, np.float64))
-        return dict(
-            sensitivities=sens,
-            curve_fps=curve_fps,
-            curve_sens=curve_sens,
-            num_images=num_images,
-            num_lesions=num_lesions)
+        return dict(sensitivities=sens, curve_fps=curve_fps,
+                    curve_sens=curve_sens, num_images=num_images,
+                    num_lesions=num_lesions)
 
     @staticmethod
     def _curve(b: np.ndarray, num_images: int,
