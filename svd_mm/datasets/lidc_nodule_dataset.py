@@ -276,17 +276,14 @@ class LIDCNoduleDataset(BaseDataset):
         ``ClassBalancedDataset``."""
         if self.task != 'cls':
             raise NotImplementedError(
-                "get_cat_ids is only defined for task='cls'")
+                "get_cat_ids and get_gt_labels are only defined for "
+                "task='cls'")
         return [int(self.get_data_info(idx)['gt_label'])]
 
     def get_gt_labels(self) -> np.ndarray:
         """The labels of all nodules (``cls`` only), as mmpretrain
         datasets provide."""
-        if self.task != 'cls':
-            raise NotImplementedError(
-                "get_gt_labels is only defined for task='cls'")
-        return np.array(
-            [self.get_data_info(i)['gt_label'] for i in range(len(self))])
+        return np.array([self.get_cat_ids(i)[0] for i in range(len(self))])
 
     def __repr__(self) -> str:
         head = f'Dataset {self.__class__.__name__}'

@@ -90,8 +90,8 @@ def resolve_window(window: Window,
         if image is None:
             raise ValueError('window=None needs the image for its '
                              'percentiles')
-        values = np.asarray(image, dtype=np.float32)
-        vmin, vmax = (float(v) for v in np.percentile(values, (0.5, 99.5)))
+        vmin, vmax = (float(v) for v in np.percentile(
+            np.asarray(image, dtype=np.float32), (0.5, 99.5)))
         if vmax <= vmin:
             vmax = vmin + 1.
         return vmin, vmax, f'window {vmin:.0f} to {vmax:.0f} (percentiles)'
@@ -193,9 +193,8 @@ def _zoom_limits(centre: float, half: float, limits) -> Tuple[float, float]:
 def _check_mask(mask, shape, name):
     if mask is None:
         return None
-    if hasattr(mask, 'detach'):
-        mask = mask.detach().cpu().numpy()
-    mask = np.asarray(mask)
+    mask = np.asarray(mask.detach().cpu().numpy() if hasattr(mask, 'detach')
+                      else mask)
     if mask.ndim == 4 and mask.shape[0] == 1:
         mask = mask[0]
     if tuple(mask.shape) != tuple(shape):

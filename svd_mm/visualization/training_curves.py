@@ -99,9 +99,8 @@ def load_scalar_logs(path: str) -> Records:
                 if not isinstance(record, dict):
                     raise ValueError(f'{file}, line {number} is not a JSON '
                                      'object')
-                kind = 'train' if 'iter' in record else 'val'
+                record['_kind'] = kind = 'train' if 'iter' in record else 'val'
                 step = record.get('iter', record.get('step', number))
-                record['_kind'] = kind
                 merged[(kind, float(step))] = record
     return [merged[k] for k in sorted(merged)]
 

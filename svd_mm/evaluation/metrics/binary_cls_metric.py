@@ -92,8 +92,7 @@ class BinaryClsMetric(BaseMetric):
             value = score[0]
             if not 0. <= value <= 1.:
                 value = value.sigmoid()
-            prob = value if self.pos_label == 1 else 1. - value
-            return float(prob)
+            return float(value if self.pos_label == 1 else 1. - value)
         if score.numel() != 2:
             raise ValueError(
                 f'{self.__class__.__name__} expects pred_score with 2 '
