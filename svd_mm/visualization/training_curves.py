@@ -45,11 +45,9 @@ def _log_files(path: str) -> List[str]:
         return [path]
     if not osp.isdir(path):
         raise FileNotFoundError(f'Log path {path} does not exist')
-    if osp.basename(osp.normpath(path)) == 'vis_data':
-        folders = [path]
-    else:
-        folders = sorted(
-            glob.glob(osp.join(path, '**', 'vis_data'), recursive=True))
+    is_vis_data = osp.basename(osp.normpath(path)) == 'vis_data'
+    folders = [path] if is_vis_data else sorted(
+        glob.glob(osp.join(path, '**', 'vis_data'), recursive=True))
     files = []
     for folder in folders:
         scalars = osp.join(folder, 'scalars.json')

@@ -56,12 +56,6 @@ class DiceMetric3D(BaseMetric):
         self.num_classes = num_classes
         self.ignore_index = ignore_index
 
-    def _get_num_classes(self) -> int:
-        if self.num_classes is not None:
-            return self.num_classes
-        classes = (self.dataset_meta or {}).get('classes')
-        return len(classes) if classes else 2
-
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Count the voxels of each case.
 
@@ -71,7 +65,8 @@ class DiceMetric3D(BaseMetric):
                 ``pred_sem_seg`` and ``gt_sem_seg`` of shape (1, D, H, W)
                 (as dicts or data elements).
         """
-        num_classes = self._get_num_classes()
+        classes = (self.dataset_meta or {}).get('classes')
+        num_classes = self.num_classes or (len(classes) if classes else 2)
         for data_sample in data_samples:
             pred = torch.as_tensor(data_sample['pred_sem_seg']['data'])
             gt = torch.as_tensor(data_sample['gt_sem_seg']['data'])
