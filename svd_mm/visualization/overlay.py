@@ -491,14 +491,11 @@ def _draw_boxes(ax, boxes: np.ndarray, scores: np.ndarray,
             if class_names is not None else ''
         # the label sits above the box, or inside it at the top edge
         inside = y1 < 0.06 * height
-        ax.text(
-            x1 * sx + (0.5 * sx if inside else 0),
-            (y1 + (0.5 if inside else -1.5)) * sy,
-            f'{name} {score:.2f}'.strip(),
-            color=color,
-            fontsize=8,
-            va='top' if inside else 'bottom',
-            bbox=dict(facecolor='black', alpha=0.5, pad=1, lw=0))
+        ax.text(x1 * sx + (0.5 * sx if inside else 0),
+                (y1 + (0.5 if inside else -1.5)) * sy,
+                f'{name} {score:.2f}'.strip(), color=color, fontsize=8,
+                va='top' if inside else 'bottom',
+                bbox=dict(facecolor='black', alpha=0.5, pad=1, lw=0))
     for box in gt_boxes:
         draw(box, edgecolor=GT_COLOR, ls='--')
 

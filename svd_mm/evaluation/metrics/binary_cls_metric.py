@@ -122,10 +122,9 @@ class BinaryClsMetric(BaseMetric):
             if gt.numel() != 1:
                 raise ValueError('Expected one gt_label per sample, got '
                                  f'{gt.tolist()}')
-            self.results.append(
-                dict(
-                    pos_prob=self._positive_prob(data_sample['pred_score']),
-                    gt_label=int(gt[0])))
+            self.results.append(dict(
+                pos_prob=self._positive_prob(data_sample['pred_score']),
+                gt_label=int(gt[0])))
 
     def compute_metrics(self, results: List[dict]) -> dict:
         """Compute the metrics from the processed results.
