@@ -90,9 +90,7 @@ class DeepLesionDataset(CocoDataset):
         img_info = raw_data_info['raw_img_info']
         name = img_info.get('file_name', f"id {img_info.get('id')}")
         missing = [
-            k for k in self.REQUIRED_IMAGE_FIELDS
-            if img_info.get(k) is None
-        ]
+            k for k in self.REQUIRED_IMAGE_FIELDS if img_info.get(k) is None]
         if missing:
             raise KeyError(
                 f'Image {name} in {self.ann_file} lacks the field(s) '

@@ -1,8 +1,6 @@
 """A fixed, nested fraction of a dataset, for data-efficiency experiments."""
-import copy
 import math
-from collections import OrderedDict
-from typing import Hashable, List, Optional, Union
+from typing import Dict, Hashable, List, Optional, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset, force_full_init
@@ -78,15 +76,14 @@ class FractionDataset:
         self.fraction = float(fraction)
         self.seed = seed
         self.stratify_key = stratify_key
-        self._metainfo = self.dataset.metainfo
         self._fully_initialized = False
         if not lazy_init:
             self.full_init()
 
     @property
     def metainfo(self) -> dict:
-        """dict: The meta information of the wrapped dataset."""
-        return copy.deepcopy(self._metainfo)
+        """dict: The meta information of the wrapped dataset (a copy)."""
+        return self.dataset.metainfo
 
     @staticmethod
     def num_kept(num_samples: int, fraction: float) -> int:
@@ -104,7 +101,7 @@ class FractionDataset:
         """The indices of each stratum (all indices without stratifying)."""
         if self.stratify_key is None:
             return [list(range(num_samples))]
-        groups: 'OrderedDict[Hashable, List[int]]' = OrderedDict()
+        groups: Dict[Hashable, List[int]] = {}
         for idx in range(num_samples):
             info = self.dataset.get_data_info(idx)
             if self.stratify_key not in info:
@@ -153,9 +150,8 @@ class FractionDataset:
         """The category ids of the ``idx``-th kept sample."""
         return self.dataset.get_cat_ids(self.indices[idx])
 
+    @force_full_init
     def __getitem__(self, idx: int) -> dict:
-        if not self._fully_initialized:
-            self.full_init()
         return self.dataset[self.indices[idx]]
 
     @force_full_init

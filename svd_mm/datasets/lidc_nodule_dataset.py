@@ -31,10 +31,6 @@ def _is_padding(cell: Optional[str]) -> bool:
     return cell is None or cell.strip() in ('', 'nan', 'NaN', 'NAN')
 
 
-def _stem(name: str) -> str:
-    return name[:-4] if name.endswith('.npz') else name
-
-
 @DATASETS.register_module()
 class LIDCNoduleDataset(BaseDataset):
     """LIDC-IDRI nodules for malignancy classification or segmentation.
@@ -129,9 +125,6 @@ class LIDCNoduleDataset(BaseDataset):
         if task not in self.TASKS:
             raise ValueError(f"task must be one of {self.TASKS}, but got "
                              f'{task!r}')
-        if not isinstance(split, str) or not split:
-            raise TypeError(f'split must be a column name of {ann_file} such '
-                            f"as 'train' or 'test', but got {split!r}")
         if not isinstance(mask_key, str) or not mask_key:
             raise TypeError(f'mask_key must be a non-empty str such as '
                             f"'answer1', but got {mask_key!r}")
@@ -148,12 +141,9 @@ class LIDCNoduleDataset(BaseDataset):
         self.info_file = info_file
         if metainfo is None and task == 'seg':
             metainfo = self.SEG_METAINFO
-        super().__init__(
-            ann_file=ann_file,
-            metainfo=metainfo,
-            data_root=data_root,
-            data_prefix=data_prefix,
-            **kwargs)
+        super().__init__(ann_file=ann_file, metainfo=metainfo,
+                         data_root=data_root, data_prefix=data_prefix,
+                         **kwargs)
 
     @staticmethod
     def malignancy_to_label(score: float) -> Optional[int]:
@@ -175,14 +165,14 @@ class LIDCNoduleDataset(BaseDataset):
         return None
 
     def _read_split(self) -> List[str]:
-        """The names of the split's column, padding removed."""
+        """The names of the split's column, padding and ``.npz`` removed."""
         fieldnames, rows = _read_csv(self.ann_file, 'split CSV')
         if self.split not in fieldnames:
             raise ValueError(
                 f'split {self.split!r} is not a column of {self.ann_file}; '
                 f'its columns are {[c for c in fieldnames if c]}')
         names = [
-            row[self.split].strip() for row in rows
+            row[self.split].strip().removesuffix('.npz') for row in rows
             if not _is_padding(row[self.split])
         ]
         if not names:
@@ -211,7 +201,7 @@ class LIDCNoduleDataset(BaseDataset):
                                       'malignancy')
         scores = {}
         for i, row in enumerate(rows, start=2):  # line 1 is the header
-            name = _stem(row[name_col].strip())
+            name = row[name_col].strip().removesuffix('.npz')
             if name in scores:
                 raise ValueError(f'Nodule {name!r} appears twice in '
                                  f'{self.info_file} (line {i})')
@@ -231,7 +221,7 @@ class LIDCNoduleDataset(BaseDataset):
         """
         names = self._read_split()
         img_dir = self.data_prefix['img_path']
-        paths = [osp.join(img_dir, _stem(n) + '.npz') for n in names]
+        paths = [osp.join(img_dir, n + '.npz') for n in names]
         missing = [p for p in paths if not osp.isfile(p)]
         if missing:
             raise FileNotFoundError(
@@ -245,40 +235,35 @@ class LIDCNoduleDataset(BaseDataset):
                     img_path=path,
                     seg_map_path=path,
                     mask_key=self.mask_key,
-                    case_id=_stem(name),
+                    case_id=name,
                     seg_fields=[],
                     reduce_zero_label=False)
                 for name, path in zip(names, paths)
             ]
 
         scores = self._read_malignancy()
-        absent = [n for n in names if _stem(n) not in scores]
+        absent = [n for n in names if n not in scores]
         if absent:
             raise KeyError(
                 f'{len(absent)} of the {len(names)} nodules of split '
                 f'{self.split!r} have no row in {self.info_file}, e.g. '
                 f'{absent[:5]}')
-        data_list, dropped = [], 0
-        counts = [0, 0]
+        data_list = []
         for name, path in zip(names, paths):
-            score = scores[_stem(name)]
             try:
-                label = self.malignancy_to_label(score)
+                label = self.malignancy_to_label(scores[name])
             except ValueError as e:
                 raise ValueError(
-                    f'Nodule {_stem(name)!r} in {self.info_file}: {e}') \
-                    from None
-            if label is None:
-                dropped += 1
-                continue
-            counts[label] += 1
-            data_list.append(
-                dict(img_path=path, gt_label=label, case_id=_stem(name)))
+                    f'Nodule {name!r} in {self.info_file}: {e}') from None
+            if label is not None:
+                data_list.append(
+                    dict(img_path=path, gt_label=label, case_id=name))
+        counts = np.bincount([d['gt_label'] for d in data_list], minlength=2)
         print_log(
             f'{self.__class__.__name__} ({self.split}, cls): kept '
             f'{len(data_list)} nodules ({counts[0]} benign, {counts[1]} '
-            f'malignant), dropped {dropped} with malignancy 3 '
-            '(indeterminate)',
+            f'malignant), dropped {len(names) - len(data_list)} with '
+            'malignancy 3 (indeterminate)',
             logger='current')
         if not data_list:
             raise ValueError(
@@ -291,17 +276,14 @@ class LIDCNoduleDataset(BaseDataset):
         ``ClassBalancedDataset``."""
         if self.task != 'cls':
             raise NotImplementedError(
-                "get_cat_ids is only defined for task='cls'")
+                "get_cat_ids and get_gt_labels are only defined for "
+                "task='cls'")
         return [int(self.get_data_info(idx)['gt_label'])]
 
     def get_gt_labels(self) -> np.ndarray:
         """The labels of all nodules (``cls`` only), as mmpretrain
         datasets provide."""
-        if self.task != 'cls':
-            raise NotImplementedError(
-                "get_gt_labels is only defined for task='cls'")
-        return np.array(
-            [self.get_data_info(i)['gt_label'] for i in range(len(self))])
+        return np.array([self.get_cat_ids(i)[0] for i in range(len(self))])
 
     def __repr__(self) -> str:
         head = f'Dataset {self.__class__.__name__}'

@@ -6,7 +6,10 @@ import re
 from typing import Dict, List, Optional
 
 from mmengine.dataset import BaseDataset
+from mmengine.fileio import load
 from mmengine.registry import DATASETS
+
+from svd_mm.utils.volume_io import NIFTI_SUFFIXES
 
 __all__ = ['LiTSDataset']
 
@@ -85,7 +88,6 @@ class LiTSDataset(BaseDataset):
     METAINFO = dict(
         classes=('background', 'liver'), palette=[[0, 0, 0], [255, 0, 0]])
     SPLITS = ('train', 'val', 'test')
-    SUFFIXES = ('.nii', '.nii.gz')
 
     def __init__(self,
                  data_root: str = '',
@@ -114,25 +116,20 @@ class LiTSDataset(BaseDataset):
                             f'{preprocess!r}')
         self.split = split
         self.preprocess = preprocess
-        super().__init__(
-            ann_file=ann_file,
-            metainfo=metainfo,
-            data_root=data_root,
-            data_prefix=data_prefix,
-            **kwargs)
+        super().__init__(ann_file=ann_file, metainfo=metainfo,
+                         data_root=data_root, data_prefix=data_prefix,
+                         **kwargs)
 
     def _read_split(self) -> List[str]:
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(
                 f'Split file {self.ann_file} does not exist; run '
                 'tools/dataset_converters/prepare_lits.py first')
-        with open(self.ann_file) as f:
-            try:
-                split = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(
-                    f'Split file {self.ann_file} is not valid JSON: {e}') \
-                    from e
+        try:
+            split = load(self.ann_file, file_format='json')
+        except json.JSONDecodeError as e:
+            raise ValueError(
+                f'Split file {self.ann_file} is not valid JSON: {e}') from e
         if not isinstance(split, dict) or self.split not in split:
             keys = sorted(split) if isinstance(split, dict) else split
             raise KeyError(f'Split file {self.ann_file} has no '
@@ -146,8 +143,8 @@ class LiTSDataset(BaseDataset):
                              'lists a case twice')
         return case_ids
 
-    @classmethod
-    def _index_files(cls, folder: str, what: str) -> Dict[str, str]:
+    @staticmethod
+    def _index_files(folder: str, what: str) -> Dict[str, str]:
         """Map ``name`` (without suffix) to path for every NIfTI file under
         ``folder`` (recursively)."""
         if not osp.isdir(folder):
@@ -155,16 +152,12 @@ class LiTSDataset(BaseDataset):
                                     'exist')
         index = {}
         for root, _, files in os.walk(folder):
-            for name in files:
-                for suffix in cls.SUFFIXES:
-                    if name.endswith(suffix):
-                        stem = name[:-len(suffix)]
-                        path = osp.join(root, name)
-                        if stem in index:
-                            raise ValueError(
-                                f'{stem} appears twice: {index[stem]} and '
-                                f'{path}')
-                        index[stem] = path
+            for name in (n for n in files if n.endswith(NIFTI_SUFFIXES)):
+                stem, path = name[:name.rindex('.nii')], osp.join(root, name)
+                if stem in index:
+                    raise ValueError(
+                        f'{stem} appears twice: {index[stem]} and {path}')
+                index[stem] = path
         return index
 
     def load_data_list(self) -> List[dict]:
@@ -180,12 +173,11 @@ class LiTSDataset(BaseDataset):
         for case_id in case_ids:
             label_id = 'segmentation-' + case_id.split('-')[-1]
             image, label = images.get(case_id), labels.get(label_id)
-            if image is None:
-                missing.append(f'{case_id}.nii[.gz] in '
-                               f"{self.data_prefix['img_path']}")
-            if label is None:
-                missing.append(f'{label_id}.nii[.gz] in '
-                               f"{self.data_prefix['seg_map_path']}")
+            for key, stem, path in (('img_path', case_id, image),
+                                    ('seg_map_path', label_id, label)):
+                if path is None:
+                    missing.append(
+                        f'{stem}.nii[.gz] in {self.data_prefix[key]}')
             info = dict(
                 img_path=image,
                 seg_map_path=label,
@@ -200,8 +192,7 @@ class LiTSDataset(BaseDataset):
                 if not osp.isfile(meta_path):
                     missing.append(meta_path)
                 else:
-                    with open(meta_path) as f:
-                        meta = json.load(f)
+                    meta = load(meta_path)
                     if 'original' not in meta:
                         raise KeyError(f"{meta_path} has no 'original' "
                                        'geometry; prepare the data again')

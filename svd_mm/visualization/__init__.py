@@ -5,9 +5,8 @@ from .overlay import (WINDOW_PRESETS, plot_slice_boxes, plot_volume_overlay,
 from .training_curves import (load_scalar_logs, plot_training_curves,
                               summarize_scalar_logs)
 
-__all__ = ['plot_froc', 'read_froc_curve']
-__all__ += [
-    'WINDOW_PRESETS', 'plot_volume_overlay', 'plot_slice_boxes',
-    'resolve_window', 'load_scalar_logs', 'plot_training_curves',
-    'summarize_scalar_logs'
+__all__ = [
+    'plot_froc', 'read_froc_curve', 'WINDOW_PRESETS', 'plot_volume_overlay',
+    'plot_slice_boxes', 'resolve_window', 'load_scalar_logs',
+    'plot_training_curves', 'summarize_scalar_logs'
 ]

@@ -1,9 +1,9 @@
 """FROC curve plot (matplotlib's Agg canvas, no display needed)."""
-import os
-import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from .overlay import save_png
 
 __all__ = ['plot_froc', 'read_froc_curve']
 
@@ -74,10 +74,8 @@ def plot_froc(curves: Union[Curve, Dict[str, Curve]],
     share their FP rate draw a vertical step), flat after its last point.
     Its sensitivities at ``fp_rates``, read with :func:`read_froc_curve`
     (the reading of :class:`~svd_mm.evaluation.metrics.FROCMetric`), are
-    marked and listed in the legend with their mean.
-
-    The figure is drawn on matplotlib's Agg canvas directly, so neither the
-    global backend nor ``pyplot`` state is touched.
+    marked and listed in the legend with their mean. Neither the global
+    matplotlib backend nor ``pyplot`` state is touched.
 
     Args:
         curves (tuple | dict[str, tuple]): ``(fps_per_image, sensitivity)``
@@ -105,45 +103,32 @@ def plot_froc(curves: Union[Curve, Dict[str, Curve]],
         >>> osp.getsize(png) > 0
         True
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     if not isinstance(curves, dict):
         curves = {'': curves}
     if not curves:
         raise ValueError('plot_froc needs at least one curve')
-    if not str(out_file).lower().endswith('.png'):
-        raise ValueError(f'out_file must be a .png path, but got {out_file}')
     fp_rates = np.asarray(fp_rates, dtype=np.float64)
     if max_fp is None:
         max_fp = 2 * float(fp_rates.max()) if fp_rates.size else 8.
 
     fig = Figure(figsize=(6, 4.5))
-    FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     for label, (fps, sens) in curves.items():
-        fps = np.asarray(fps, dtype=np.float64).reshape(-1)
-        sens = np.asarray(sens, dtype=np.float64).reshape(-1)
-        if fps.shape != sens.shape or fps.size == 0:
-            raise ValueError(
-                f'Curve {label!r} needs as many FPs per image as '
-                f'sensitivities (at least one), but got {fps.size} and '
-                f'{sens.size}')
-        if np.any(np.diff(fps) < 0):
-            raise ValueError(
-                f'FPs per image of curve {label!r} must be non-decreasing')
+        try:
+            at = read_froc_curve(fps, sens, fp_rates)
+        except ValueError as e:
+            raise ValueError(f'Curve {label!r}: {e}') from None
+        fps, sens = (np.asarray(v, np.float64).ravel() for v in (fps, sens))
         # Extend the curve flat to the right end of the axis, as the
         # sensitivity stays at its final value after the last FP.
         xs = np.append(fps, max(max_fp, fps[-1]))
         ys = np.append(sens, sens[-1])
-        at = read_froc_curve(fps, sens, fp_rates)
         text = ', '.join(f'{v:.3f}' for v in at)
         name = f'{label} ' if label else ''
-        line, = ax.plot(
-            xs,
-            ys,
-            label=f'{name}[{text}] mean {at.mean():.3f}'
-            if at.size else label)
+        line, = ax.plot(xs, ys, label=f'{name}[{text}] mean {at.mean():.3f}'
+                        if at.size else label)
         if at.size:
             ax.plot(fp_rates, at, 'o', color=line.get_color())
     if log_x:
@@ -159,13 +144,7 @@ def plot_froc(curves: Union[Curve, Dict[str, Curve]],
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     if fp_rates.size:
-        ax.legend(
-            loc='lower right',
-            fontsize='small',
-            title='sens @ ' + ', '.join(f'{r:g}' for r in fp_rates) +
-            ' FPs/img')
+        ax.legend(loc='lower right', fontsize='small', title='sens @ ' +
+                  ', '.join(f'{r:g}' for r in fp_rates) + ' FPs/img')
     fig.tight_layout()
-    out_dir = osp.dirname(osp.abspath(out_file))
-    os.makedirs(out_dir, exist_ok=True)
-    fig.savefig(out_file, dpi=dpi)
-    return out_file
+    return save_png(fig, out_file, dpi)

@@ -19,9 +19,7 @@ pictures have millimetre axes with the true voxel aspect (5 mm slices look
 - a single slice with boxes is shown as stored (the boxes are in its pixel
   grid), with the edge letters computed from the affine.
 
-Intensities are windowed with ``window``: a (centre, width) pair (e.g.
-``(-600, 1500)``, the lung window), a name of :data:`WINDOW_PRESETS`, or
-None for the 0.5 and 99.5 percentiles.
+Intensities are windowed by :func:`resolve_window`.
 """
 import os
 import os.path as osp
@@ -92,8 +90,8 @@ def resolve_window(window: Window,
         if image is None:
             raise ValueError('window=None needs the image for its '
                              'percentiles')
-        values = np.asarray(image, dtype=np.float32)
-        vmin, vmax = (float(v) for v in np.percentile(values, (0.5, 99.5)))
+        vmin, vmax = (float(v) for v in np.percentile(
+            np.asarray(image, dtype=np.float32), (0.5, 99.5)))
         if vmax <= vmin:
             vmax = vmin + 1.
         return vmin, vmax, f'window {vmin:.0f} to {vmax:.0f} (percentiles)'
@@ -124,21 +122,16 @@ def reorient_for_display(affine: np.ndarray):
         >>> perm, flips, spacing
         ((0, 1, 2), (1, 2), (5.0, 0.7, 0.7))
     """
-    from nibabel.orientations import io_orientation
+    from nibabel.orientations import io_orientation, ornt_transform
     affine = np.asarray(affine, dtype=np.float64)
-    ornt = io_orientation(affine)  # per axis i, j, k: (RAS axis, sign)
-    # display axis (D, H, W) shows world axis (z, y, x), positive towards
+    # the (D, H, W) = (k, j, i) axes to world axes (z, y, x) pointing
     # (S, P, L), i.e. RAS signs (+1, -1, -1)
-    wanted = {2: (0, 1.), 1: (1, -1.), 0: (2, -1.)}
-    perm, flips = [0, 0, 0], []
-    for ijk, (world, sign) in enumerate(ornt):
-        out_axis, wanted_sign = wanted[int(world)]
-        perm[out_axis] = 2 - ijk  # the (D, H, W) axis of i, j, k
-        if sign != wanted_sign:
-            flips.append(out_axis)
+    to_display = ornt_transform(
+        io_orientation(affine)[::-1], [[2, 1], [1, -1], [0, -1]])
+    perm = tuple(int(a) for a in np.argsort(to_display[:, 0]))
+    flips = tuple(n for n, p in enumerate(perm) if to_display[p, 1] < 0)
     norms = np.linalg.norm(affine[:3, :3], axis=0)[::-1]  # (D, H, W)
-    spacing = tuple(float(norms[p]) for p in perm)
-    return tuple(perm), tuple(sorted(flips)), spacing
+    return perm, flips, tuple(float(norms[p]) for p in perm)
 
 
 def _to_display(array: np.ndarray, perm, flips) -> np.ndarray:
@@ -148,11 +141,9 @@ def _to_display(array: np.ndarray, perm, flips) -> np.ndarray:
 
 def _index_to_display(index: Sequence[float], shape: Sequence[int], perm,
                       flips) -> Tuple[int, int, int]:
-    out = [index[p] for p in perm]
-    sizes = [shape[p] for p in perm]
-    for axis in flips:
-        out[axis] = sizes[axis] - 1 - out[axis]
-    return tuple(int(round(v)) for v in out)
+    return tuple(
+        int(round(shape[p] - 1 - index[p] if n in flips else index[p]))
+        for n, p in enumerate(perm))
 
 
 def _default_index(masks: Sequence[Optional[np.ndarray]],
@@ -160,10 +151,9 @@ def _default_index(masks: Sequence[Optional[np.ndarray]],
     """The centroid of the first non-empty mask's largest slice, or the
     volume's centre."""
     for mask in masks:
-        if mask is not None and np.any(mask > 0):
-            fg = np.asarray(mask) > 0
-            counts = fg.sum(axis=(1, 2))
-            d = int(np.argmax(counts))
+        fg = None if mask is None else np.asarray(mask) > 0
+        if fg is not None and fg.any():
+            d = int(np.argmax(fg.sum(axis=(1, 2))))
             hs, ws = np.nonzero(fg[d])
             return d, int(round(hs.mean())), int(round(ws.mean()))
     return tuple(s // 2 for s in shape)
@@ -178,12 +168,9 @@ def _zoom_half_width(zoom, masks, spacing) -> Optional[float]:
             raise ValueError(f"zoom must be 'auto', None or a half width in "
                              f'mm > 0, but got {zoom!r}')
         return float(zoom)
-    foreground = None
-    for mask in masks:
-        if mask is not None and np.any(mask > 0):
-            fg = np.asarray(mask) > 0
-            foreground = fg if foreground is None else foreground | fg
-    if foreground is None:
+    masks = [np.asarray(m) > 0 for m in masks if m is not None]
+    foreground = np.logical_or.reduce(masks) if masks else None
+    if foreground is None or not foreground.any():
         return None
     points = np.argwhere(foreground)
     extent_mm = (points.max(0) - points.min(0) + 1) * np.asarray(spacing)
@@ -206,9 +193,8 @@ def _zoom_limits(centre: float, half: float, limits) -> Tuple[float, float]:
 def _check_mask(mask, shape, name):
     if mask is None:
         return None
-    if hasattr(mask, 'detach'):
-        mask = mask.detach().cpu().numpy()
-    mask = np.asarray(mask)
+    mask = np.asarray(mask.detach().cpu().numpy() if hasattr(mask, 'detach')
+                      else mask)
     if mask.ndim == 4 and mask.shape[0] == 1:
         mask = mask[0]
     if tuple(mask.shape) != tuple(shape):
@@ -233,43 +219,41 @@ def _draw_mask(ax, mask2d, extent, origin, mode, alpha, labels, gt=False):
         if mode == 'alpha' and not gt:
             rgba = np.zeros(region.shape + (4, ), dtype=np.float32)
             rgba[region] = to_rgba(color, alpha)
-            ax.imshow(
-                rgba,
-                extent=extent,
-                origin=origin,
-                interpolation='nearest')
+            ax.imshow(rgba, extent=extent, origin=origin,
+                      interpolation='nearest')
         else:
-            ax.contour(
-                region.astype(np.float32), [0.5],
-                colors=[color],
-                linewidths=1.4,
-                linestyles='--' if gt else '-',
-                extent=extent,
-                origin=origin)
+            ax.contour(region.astype(np.float32), [0.5], colors=[color],
+                       linewidths=1.4, linestyles='--' if gt else '-',
+                       extent=extent, origin=origin)
 
 
 def _draw_edge_letters(ax, letters: Sequence[str]) -> None:
     """Write the patient directions (left, right, top, bottom) at the
     edges of an axes."""
     from matplotlib.patheffects import withStroke
-    style = dict(
-        color='yellow',
-        fontsize=11,
-        fontweight='bold',
-        transform=ax.transAxes,
-        path_effects=[withStroke(linewidth=2, foreground='black')])
+    style = dict(color='yellow', fontsize=11, fontweight='bold',
+                 transform=ax.transAxes,
+                 path_effects=[withStroke(linewidth=2, foreground='black')])
     ax.text(0.02, 0.5, letters[0], ha='left', va='center', **style)
     ax.text(0.98, 0.5, letters[1], ha='right', va='center', **style)
     ax.text(0.5, 0.98, letters[2], ha='center', va='top', **style)
     ax.text(0.5, 0.02, letters[3], ha='center', va='bottom', **style)
 
 
-def _save(fig, out_file: str, dpi: int) -> str:
+def save_png(fig, out_file: str, dpi: int) -> str:
+    """Write a matplotlib figure to ``out_file`` (a .png path, its folder
+    created) and return the path."""
     if not str(out_file).lower().endswith('.png'):
         raise ValueError(f'out_file must be a .png path, but got {out_file}')
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    fig.savefig(out_file, dpi=dpi, facecolor=fig.get_facecolor())
+    fig.savefig(out_file, dpi=dpi)
     return out_file
+
+
+# name, cut axis, the display axes shown across and down, edge letters
+_PLANES = (('Axial', 0, (2, 1), ('R', 'L', 'A', 'P')),
+           ('Coronal', 1, (2, 0), ('R', 'L', 'S', 'I')),
+           ('Sagittal', 2, (1, 0), ('A', 'P', 'S', 'I')))
 
 
 def _planes(index: Sequence[int], shape: Sequence[int],
@@ -279,35 +263,26 @@ def _planes(index: Sequence[int], shape: Sequence[int],
     the 2D cut, extent and origin, axis labels, edge letters (left, right,
     top, bottom), title, crosshair (x, y) in mm, full width and height in
     mm."""
-    d, h, w = index
-    num_d, num_h, num_w = shape
-    sz, sy, sx = spacing
-    return [
-        dict(cut=np.s_[d, :, :], extent=(0, num_w * sx, num_h * sy, 0),
-             origin='upper', labels=('x (mm)', 'y (mm)'),
-             letters=('R', 'L', 'A', 'P'),
-             title=f'Axial, slice {d + 1}/{num_d}',
-             cross=((w + .5) * sx, (h + .5) * sy),
-             size=(num_w * sx, num_h * sy)),
-        dict(cut=np.s_[:, h, :], extent=(0, num_w * sx, 0, num_d * sz),
-             origin='lower', labels=('x (mm)', 'z (mm)'),
-             letters=('R', 'L', 'S', 'I'),
-             title=f'Coronal, slice {h + 1}/{num_h}',
-             cross=((w + .5) * sx, (d + .5) * sz),
-             size=(num_w * sx, num_d * sz)),
-        dict(cut=np.s_[:, :, w], extent=(0, num_h * sy, 0, num_d * sz),
-             origin='lower', labels=('y (mm)', 'z (mm)'),
-             letters=('A', 'P', 'S', 'I'),
-             title=f'Sagittal, slice {w + 1}/{num_w}',
-             cross=((h + .5) * sy, (d + .5) * sz),
-             size=(num_h * sy, num_d * sz)),
-    ]
+    planes = []
+    for name, axis, across_down, letters in _PLANES:
+        size = tuple(shape[a] * spacing[a] for a in across_down)
+        cut = [slice(None)] * 3
+        cut[axis] = index[axis]
+        planes.append(dict(
+            cut=tuple(cut), origin='upper' if axis == 0 else 'lower',
+            extent=(0, size[0]) + (
+                (size[1], 0) if axis == 0 else (0, size[1])),
+            labels=tuple(f"{'zyx'[a]} (mm)" for a in across_down),
+            letters=letters,
+            title=f'{name}, slice {index[axis] + 1}/{shape[axis]}',
+            cross=tuple((index[a] + .5) * spacing[a] for a in across_down),
+            size=size))
+    return planes
 
 
 def _overlay_figure(planes: List[dict], zoom: Optional[float]):
     """The figure and grid of the overlay: one row of planes (two with a
     zoom), and the width in mm each plane of the first row shows."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     # coronal / sagittal planes of a thin slab are cut to at most
@@ -326,16 +301,9 @@ def _overlay_figure(planes: List[dict], zoom: Optional[float]):
     fig_w = panel_h * sum(ratios) * 1.4 + 1.5
     fig_h = panel_h * rows * 1.3 + 1.7
     fig = Figure(figsize=(fig_w, fig_h), facecolor='white')
-    FigureCanvasAgg(fig)
     grid = fig.add_gridspec(
-        rows,
-        3,
-        width_ratios=ratios,
-        wspace=0.3,
-        hspace=0.3,
-        left=0.6 / fig_w,
-        right=1 - 1.8 / fig_w,
-        top=1 - 0.95 / fig_h,
+        rows, 3, width_ratios=ratios, wspace=0.3, hspace=0.3,
+        left=0.6 / fig_w, right=1 - 1.8 / fig_w, top=1 - 0.95 / fig_h,
         bottom=0.85 / fig_h)
     return fig, grid, cut_widths
 
@@ -355,9 +323,7 @@ def _frame_panel(ax, plane: dict, row: int, cut_width: float,
         xlim = _zoom_limits(cross[0], zoom, extent[:2])
         ylim = _zoom_limits(cross[1], zoom, extent[2:])
         title = f'{title.split(",")[0]}, zoom'
-    ax.set_xlim(*xlim)
-    ax.set_ylim(*ylim)
-    ax.set_aspect('equal')
+    ax.set(xlim=xlim, ylim=ylim, aspect='equal')
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(plane['labels'][0], fontsize=9)
     ax.set_ylabel(plane['labels'][1], fontsize=9)
@@ -456,25 +422,19 @@ def plot_volume_overlay(image: np.ndarray,
                          f'{tuple(shape)}, but got {tuple(index)}')
     d, h, w = _index_to_display(index, shape, perm, flips)
     img = _to_display(image, perm, flips)
-    pred_d = None if pred is None else _to_display(pred, perm, flips)
-    gt_d = None if gt is None else _to_display(gt, perm, flips)
-    labels = sorted((set(np.unique(pred).tolist() if pred is not None else
-                         []) | set(np.unique(gt).tolist() if gt is not None
-                                   else [])) - {0})
+    pred_d, gt_d = (None if m is None else _to_display(m, perm, flips)
+                    for m in (pred, gt))
+    labels = sorted(set().union(*(np.unique(m).tolist() for m in (pred, gt)
+                                  if m is not None)) - {0})
     planes = _planes((d, h, w), img.shape, (sz, sy, sx))
     zoom = _zoom_half_width(zoom, [pred_d, gt_d], (sz, sy, sx))
     fig, grid, cut_widths = _overlay_figure(planes, zoom)
     for row in range(grid.nrows):
         for n, plane in enumerate(planes):
             ax = fig.add_subplot(grid[row, n])
-            shown = ax.imshow(
-                img[plane['cut']],
-                cmap='gray',
-                vmin=vmin,
-                vmax=vmax,
-                extent=plane['extent'],
-                origin=plane['origin'],
-                interpolation='nearest')
+            shown = ax.imshow(img[plane['cut']], cmap='gray', vmin=vmin,
+                              vmax=vmax, extent=plane['extent'],
+                              origin=plane['origin'], interpolation='nearest')
             for mask, is_gt in ((pred_d, False), (gt_d, True)):
                 if mask is not None:
                     _draw_mask(ax, mask[plane['cut']], plane['extent'],
@@ -482,23 +442,19 @@ def plot_volume_overlay(image: np.ndarray,
                                gt=is_gt)
             _frame_panel(ax, plane, row, cut_widths[n], zoom)
             if n == 2:
-                cax = ax.inset_axes([1.03, 0., 0.04, 1.])
-                bar = fig.colorbar(shown, cax=cax)
+                bar = fig.colorbar(shown,
+                                   cax=ax.inset_axes([1.03, 0., 0.04, 1.]))
                 bar.set_label(unit, fontsize=9)
                 bar.ax.tick_params(labelsize=8)
     handles = _mask_legend(pred, gt, labels, class_names, mode, alpha)
     if handles:
-        fig.legend(
-            handles=handles,
-            loc='lower center',
-            ncol=min(len(handles), 4),
-            fontsize=9,
-            frameon=False)
+        fig.legend(handles=handles, loc='lower center', fontsize=9,
+                   ncol=min(len(handles), 4), frameon=False)
     heading = f'{title}\n' if title else ''
     fig.suptitle(
         f'{heading}{window_text}; voxel {sx:.3g} x {sy:.3g} x {sz:.3g} mm',
         fontsize=11)
-    return _save(fig, out_file, dpi)
+    return save_png(fig, out_file, dpi)
 
 
 def _edge_letters(vector: np.ndarray) -> Tuple[str, str]:
@@ -520,30 +476,28 @@ def _draw_boxes(ax, boxes: np.ndarray, scores: np.ndarray,
 
     sx, sy = pixel
     order = np.argsort(-scores, kind='stable')
+
+    def draw(box, **style):
+        x1, y1, x2, y2 = box
+        ax.add_patch(Rectangle((x1 * sx, y1 * sy), (x2 - x1) * sx,
+                               (y2 - y1) * sy, fill=False, lw=1.5, **style))
+        return x1, y1
+
     for box, score, label in zip(boxes[order], scores[order],
                                  labels[order]):
-        x1, y1, x2, y2 = box
         color = CLASS_COLORS[int(label) % len(CLASS_COLORS)]
-        ax.add_patch(
-            Rectangle((x1 * sx, y1 * sy), (x2 - x1) * sx, (y2 - y1) * sy,
-                      fill=False, edgecolor=color, lw=1.5))
+        x1, y1 = draw(box, edgecolor=color)
         name = _class_name(int(label), class_names) \
             if class_names is not None else ''
         # the label sits above the box, or inside it at the top edge
         inside = y1 < 0.06 * height
-        ax.text(
-            x1 * sx + (0.5 * sx if inside else 0),
-            (y1 + (0.5 if inside else -1.5)) * sy,
-            f'{name} {score:.2f}'.strip(),
-            color=color,
-            fontsize=8,
-            va='top' if inside else 'bottom',
-            bbox=dict(facecolor='black', alpha=0.5, pad=1, lw=0))
+        ax.text(x1 * sx + (0.5 * sx if inside else 0),
+                (y1 + (0.5 if inside else -1.5)) * sy,
+                f'{name} {score:.2f}'.strip(), color=color, fontsize=8,
+                va='top' if inside else 'bottom',
+                bbox=dict(facecolor='black', alpha=0.5, pad=1, lw=0))
     for box in gt_boxes:
-        x1, y1, x2, y2 = box
-        ax.add_patch(
-            Rectangle((x1 * sx, y1 * sy), (x2 - x1) * sx, (y2 - y1) * sy,
-                      fill=False, edgecolor=GT_COLOR, lw=1.5, ls='--'))
+        draw(box, edgecolor=GT_COLOR, ls='--')
 
 
 def plot_slice_boxes(image: np.ndarray,
@@ -587,7 +541,6 @@ def plot_slice_boxes(image: np.ndarray,
     Returns:
         str: ``out_file``.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
@@ -597,8 +550,8 @@ def plot_slice_boxes(image: np.ndarray,
                          f'{image.shape}')
     affine = np.asarray(affine, dtype=np.float64)
     sx, sy = (float(v) for v in np.linalg.norm(affine[:3, :2], axis=0))
-    boxes = np.zeros((0, 4)) if boxes is None else np.asarray(
-        boxes, dtype=np.float64).reshape(-1, 4)
+    boxes, gt_boxes = (np.asarray([] if b is None else b, np.float64).reshape(
+        -1, 4) for b in (boxes, gt_boxes))
     scores = np.ones(len(boxes)) if scores is None else np.asarray(
         scores, dtype=np.float64).reshape(-1)
     labels = np.zeros(len(boxes), dtype=np.int64) if labels is None else \
@@ -607,14 +560,11 @@ def plot_slice_boxes(image: np.ndarray,
         raise ValueError(f'boxes, scores and labels must have one row per '
                          f'box, but have {len(boxes)}, {len(scores)} and '
                          f'{len(labels)}')
-    gt_boxes = np.zeros((0, 4)) if gt_boxes is None else np.asarray(
-        gt_boxes, dtype=np.float64).reshape(-1, 4)
     vmin, vmax, window_text = resolve_window(window, image)
     height, width = image.shape
 
     aspect = height * sy / (width * sx)
     fig = Figure(figsize=(7.5, 6. * aspect + 1.6), facecolor='white')
-    FigureCanvasAgg(fig)
     bottom = 0.7 / (6. * aspect + 1.6)
     ax = fig.add_axes([0.1, bottom, 0.7, 1 - bottom - 0.9 /
                        (6. * aspect + 1.6)])
@@ -625,27 +575,22 @@ def plot_slice_boxes(image: np.ndarray,
     keep = scores >= score_thr
     _draw_boxes(ax, boxes[keep], scores[keep], labels[keep], gt_boxes,
                 class_names, (sx, sy), height)
-    ax.set_xlim(extent[0], extent[1])
-    ax.set_ylim(extent[2], extent[3])
-    ax.set_xlabel('x (mm)')
-    ax.set_ylabel('y (mm)')
+    ax.set(xlim=extent[:2], ylim=extent[2:], xlabel='x (mm)',
+           ylabel='y (mm)')
     _draw_edge_letters(
         ax, _edge_letters(affine[:3, 0]) + _edge_letters(affine[:3, 1]))
-    cax = ax.inset_axes([1.03, 0., 0.04, 1.])
-    fig.colorbar(shown, cax=cax).set_label(unit)
-
+    fig.colorbar(shown, cax=ax.inset_axes([1.03, 0., 0.04, 1.])).set_label(
+        unit)
     handles = [
         Line2D([], [], color=CLASS_COLORS[0], lw=1.6,
-               label=f'predicted (score >= {score_thr:g}): '
-               f'{int(keep.sum())}')
+               label=f'predicted (score >= {score_thr:g}): {keep.sum()}')
     ]
     if len(gt_boxes):
-        handles.append(
-            Line2D([], [], color=GT_COLOR, lw=1.6, ls='--',
-                   label=f'true: {len(gt_boxes)}'))
+        handles.append(Line2D([], [], color=GT_COLOR, lw=1.6, ls='--',
+                              label=f'true: {len(gt_boxes)}'))
     fig.legend(handles=handles, loc='lower center', ncol=2, fontsize=9,
                frameon=False)
     heading = f'{title}\n' if title else ''
     ax.set_title(f'{heading}{window_text}; pixel {sx:.3g} x {sy:.3g} mm',
                  fontsize=10, pad=8)
-    return _save(fig, out_file, dpi)
+    return save_png(fig, out_file, dpi)

@@ -24,6 +24,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .overlay import save_png
+
 __all__ = [
     'load_scalar_logs', 'split_scalar_logs', 'plot_training_curves',
     'summarize_scalar_logs'
@@ -43,21 +45,15 @@ def _log_files(path: str) -> List[str]:
         return [path]
     if not osp.isdir(path):
         raise FileNotFoundError(f'Log path {path} does not exist')
-    if osp.basename(osp.normpath(path)) == 'vis_data':
-        folders = [path]
-    else:
-        folders = sorted(
-            glob.glob(osp.join(path, '**', 'vis_data'), recursive=True))
+    is_vis_data = osp.basename(osp.normpath(path)) == 'vis_data'
+    folders = [path] if is_vis_data else sorted(
+        glob.glob(osp.join(path, '**', 'vis_data'), recursive=True))
     files = []
     for folder in folders:
         scalars = osp.join(folder, 'scalars.json')
-        if osp.isfile(scalars):
-            files.append(scalars)
-            continue
         # LoggerHook's <timestamp>.json when the vis backend wrote none
-        files += sorted(
-            f for f in glob.glob(osp.join(folder, '*.json'))
-            if osp.basename(f) != 'scalars.json')
+        files += [scalars] if osp.isfile(scalars) else sorted(
+            glob.glob(osp.join(folder, '*.json')))
     if not files:
         raise FileNotFoundError(
             f'No mmengine scalar log under {path}: expected '
@@ -101,11 +97,10 @@ def load_scalar_logs(path: str) -> Records:
                 if not isinstance(record, dict):
                     raise ValueError(f'{file}, line {number} is not a JSON '
                                      'object')
-                kind = 'train' if 'iter' in record else 'val'
+                record['_kind'] = kind = 'train' if 'iter' in record else 'val'
                 step = record.get('iter', record.get('step', number))
-                record['_kind'] = kind
                 merged[(kind, float(step))] = record
-    return [merged[k] for k in sorted(merged, key=lambda k: (k[0], k[1]))]
+    return [merged[k] for k in sorted(merged)]
 
 
 def split_scalar_logs(records: Records) -> Tuple[Records, Records]:
@@ -132,17 +127,18 @@ def _curve_keys(records: Records) -> List[str]:
     return keys
 
 
-def _lower_is_better(key: str) -> bool:
-    return any(word in key.lower() for word in ('loss', 'error', 'fp'))
+def _best(ys: np.ndarray, key: str) -> int:
+    """Index of the best value: the minimum for keys naming a loss, error
+    or FP count, else the maximum."""
+    lower = any(word in key.lower() for word in ('loss', 'error', 'fp'))
+    return int(np.argmin(ys) if lower else np.argmax(ys))
 
 
 def _ema(values: np.ndarray, weight: float) -> np.ndarray:
-    out = np.empty_like(values)
-    acc = values[0]
-    for i, v in enumerate(values):
-        acc = weight * acc + (1 - weight) * v
-        out[i] = acc
-    return out
+    """Exponential moving average, starting at the first value."""
+    from scipy.signal import lfilter
+    return lfilter([1 - weight], [1, -weight], values,
+                   zi=[weight * values[0]])[0]
 
 
 def _series(records: Records, key: str, x_key: str):
@@ -158,10 +154,8 @@ def _series(records: Records, key: str, x_key: str):
 def _as_runs(runs) -> Dict[str, Records]:
     if isinstance(runs, (str, os.PathLike)):
         runs = [runs]
-    if isinstance(runs, dict):
-        items = list(runs.items())
-    else:
-        items = [(osp.basename(osp.normpath(str(p))), p) for p in runs]
+    items = list(runs.items()) if isinstance(runs, dict) else [
+        (osp.basename(osp.normpath(str(p))), p) for p in runs]
     if not items:
         raise ValueError('plot_training_curves needs at least one run')
     out = {}
@@ -198,12 +192,9 @@ def summarize_scalar_logs(records: Records) -> dict:
         xs, ys = _series(val, key, 'step')
         if not len(ys):
             continue
-        i = int(np.argmin(ys) if _lower_is_better(key) else np.argmax(ys))
+        i = _best(ys, key)
         out['best'][key] = dict(value=float(ys[i]), step=float(xs[i]))
     return out
-
-
-_COLORS = ['C0', 'C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7', 'C8', 'C9']
 
 
 def _panels(all_train: Records, all_val: Records,
@@ -229,10 +220,9 @@ def _panels(all_train: Records, all_val: Records,
         if missing:
             raise KeyError(f'Validation logs have no {missing}; their keys '
                            f'are {available}')
-    lr_changes = with_lr and len({r['lr'] for r in all_train if 'lr' in r}) \
-        > 1
+    rates = {r['lr'] for r in all_train if 'lr' in r}
     panels = (['loss'] if loss_keys else []) + list(metric_keys) + (
-        ['lr'] if lr_changes else [])
+        ['lr'] if with_lr and len(rates) > 1 else [])
     if not panels:
         raise ValueError('Nothing to plot: the logs hold no loss, metric or '
                          'learning rate')
@@ -249,8 +239,7 @@ def _plot_train_panel(ax, panel: str, train: Records, all_train: Records,
         xs, ys = _series(train, key, 'iter')
         if not len(ys):
             continue
-        color = _COLORS[(k_index if run_index is None else run_index) %
-                        len(_COLORS)]
+        color = f'C{(k_index if run_index is None else run_index) % 10}'
         label = f'{run_label}{key}'
         if panel == 'lr':
             ax.plot(xs, ys, color=color, lw=1.3, label=label,
@@ -270,10 +259,8 @@ def _plot_train_panel(ax, panel: str, train: Records, all_train: Records,
     ax.set_title('Training loss' if panel == 'loss' else 'Learning rate',
                  fontsize=11)
     if panel == 'loss' and train and 'epoch' in train[-1]:
-        ends = [
-            a['iter'] for a, b in zip(train, train[1:])
-            if b['epoch'] != a['epoch']
-        ]
+        ends = [a['iter'] for a, b in zip(train, train[1:])
+                if b['epoch'] != a['epoch']]
         if len(ends) <= 40:
             for end in ends:
                 ax.axvline(end, color='0.8', lw=0.6, ls=':', zorder=0)
@@ -289,7 +276,7 @@ def _plot_val_panel(ax, key: str, val: Records, run_label: str, color: str,
         return
     ax.plot(xs, ys, 'o-', color=color, ms=3.5, lw=1.3,
             label=f'{run_label}{key}')
-    i = int(np.argmin(ys) if _lower_is_better(key) else np.argmax(ys))
+    i = _best(ys, key)
     ax.plot(xs[i], ys[i], '*', color=color, ms=12,
             label=f'{run_label}best {ys[i]:.4g} at '
             f'{"epoch" if epoch_based else "iter"} {xs[i]:g}')
@@ -337,13 +324,10 @@ def plot_training_curves(runs: Union[str, Sequence[str], Dict[str, Union[
     Returns:
         str: ``out_file``.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     if not 0 <= smooth < 1:
         raise ValueError(f'smooth must be in [0, 1), but got {smooth}')
-    if not str(out_file).lower().endswith('.png'):
-        raise ValueError(f'out_file must be a .png path, but got {out_file}')
     runs = _as_runs(runs)
     split = {name: split_scalar_logs(r) for name, r in runs.items()}
     all_train = [r for train, _ in split.values() for r in train]
@@ -353,7 +337,6 @@ def plot_training_curves(runs: Union[str, Sequence[str], Dict[str, Union[
     cols = 1 if len(panels) == 1 else 2
     rows = (len(panels) + cols - 1) // cols
     fig = Figure(figsize=(6.2 * cols, 3.6 * rows + 0.8), facecolor='white')
-    FigureCanvasAgg(fig)
     epoch_based = all('epoch' in r for r in all_train) and bool(all_train)
     for n, panel in enumerate(panels):
         ax = fig.add_subplot(rows, cols, n + 1)
@@ -366,13 +349,11 @@ def plot_training_curves(runs: Union[str, Sequence[str], Dict[str, Union[
                                   None, smooth)
             else:
                 _plot_val_panel(ax, panel, val, run_label,
-                                _COLORS[r_index % len(_COLORS)], epoch_based)
+                                f'C{r_index % 10}', epoch_based)
         ax.grid(True, alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=8, loc='best')
     if title:
         fig.suptitle(title, fontsize=12)
     fig.tight_layout(rect=(0, 0, 1, 0.96 if title else 1))
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    fig.savefig(out_file, dpi=dpi)
-    return out_file
+    return save_png(fig, out_file, dpi)

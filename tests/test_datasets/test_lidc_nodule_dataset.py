@@ -54,25 +54,15 @@ def _set_malignancy(root, values):
     _write(path, rows)
 
 
-def _cls_pipeline(jitter=2):
+def _pipeline(seg=False, jitter=2):
+    """The training pipeline of the cls (mmpretrain) or seg (mmseg) task."""
     return [
-        dict(type='LoadNoduleNpz'),
+        dict(type='LoadNoduleNpz', with_seg=seg),
         dict(type='CenterCrop3D', crop_size=CROP, jitter=jitter),
         dict(type='RandomFlip3D'),
         dict(type='RandomRot90_3D', axes=((0, 1), (0, 2), (1, 2))),
         dict(type='ScaleIntensity'),
-        dict(type='PackInputs'),
-    ]
-
-
-def _seg_pipeline(jitter=2):
-    return [
-        dict(type='LoadNoduleNpz', with_seg=True),
-        dict(type='CenterCrop3D', crop_size=CROP, jitter=jitter),
-        dict(type='RandomFlip3D'),
-        dict(type='RandomRot90_3D', axes=((0, 1), (0, 2), (1, 2))),
-        dict(type='ScaleIntensity'),
-        dict(type='PackSegVolumeInputs'),
+        dict(type='PackSegVolumeInputs' if seg else 'PackInputs'),
     ]
 
 
@@ -165,7 +155,7 @@ def test_cls_pipeline_mmpretrain(layout):
                 type='LIDCNoduleDataset',
                 data_root=layout['data_root'],
                 split='train',
-                pipeline=_cls_pipeline()))
+                pipeline=_pipeline()))
     assert isinstance(dataset, LIDCNoduleDataset)
     np.random.seed(0)
     batch = pseudo_collate([dataset[i] for i in range(len(dataset))])
@@ -194,7 +184,7 @@ def test_seg_pipeline_mmseg(layout):
                 data_root=layout['data_root'],
                 split='test',
                 task='seg',
-                pipeline=_seg_pipeline(jitter=0)))
+                pipeline=_pipeline(seg=True, jitter=0)))
     names = [dataset.get_data_info(i)['case_id'] for i in range(4)]
     np.random.seed(1)
     for name, item in zip(names, (dataset[i] for i in range(4))):
@@ -229,7 +219,7 @@ def test_dataset_in_mmseg_dataloader(layout):
                     data_root=layout['data_root'],
                     split='test',
                     task='seg',
-                    pipeline=_seg_pipeline())),
+                    pipeline=_pipeline(seg=True))),
             seed=0)
     batch = next(iter(loader))
     assert len(batch['inputs']) == 4

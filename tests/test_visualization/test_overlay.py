@@ -116,28 +116,14 @@ def test_plot_volume_overlay(ct, tmp_path, mode):
 
 def test_plot_volume_overlay_index_and_zoom(ct, tmp_path):
     volume, label = ct
-    one_row = _png(
-        plot_volume_overlay(
-            volume.array,
-            volume.affine,
-            str(tmp_path / 'a.png'),
-            gt=label,
-            zoom=None,
-            index=(0, 10, 10)))
-    two_rows = _png(
-        plot_volume_overlay(
-            volume.array,
-            volume.affine,
-            str(tmp_path / 'b.png'),
-            gt=label,
-            zoom=20.))
-    through = _png(
-        plot_volume_overlay(
-            volume.array,
-            volume.affine,
-            str(tmp_path / 'c.png'),
-            gt=label,
-            zoom=None))
+    # planes through voxel (0, 10, 10); zoomed; through the lesion
+    cases = [dict(zoom=None, index=(0, 10, 10)), dict(zoom=20.),
+             dict(zoom=None)]
+    one_row, two_rows, through = [
+        _png(plot_volume_overlay(volume.array, volume.affine,
+                                 str(tmp_path / f'{n}.png'), gt=label, **kw))
+        for n, kw in enumerate(cases)
+    ]
     assert two_rows.shape[0] > one_row.shape[0] == through.shape[0]
     # the planes through voxel (0, 10, 10) miss the lesion: green only in
     # the legend; the default planes cross it

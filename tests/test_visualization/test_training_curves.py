@@ -59,20 +59,20 @@ def _dataset():
     return [dict(inputs=x, targets=x.sum(0, keepdim=True) * 2) for x in xs]
 
 
+def _loader(batch_size):
+    return dict(
+        dataset=_dataset(),
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        collate_fn=dict(type='pseudo_collate'),
+        batch_size=batch_size)
+
+
 def _train(work_dir, max_epochs, resume=False):
     runner = Runner(
         model=ToyModel(),
         work_dir=str(work_dir),
-        train_dataloader=dict(
-            dataset=_dataset(),
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            collate_fn=dict(type='pseudo_collate'),
-            batch_size=2),
-        val_dataloader=dict(
-            dataset=_dataset(),
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            collate_fn=dict(type='pseudo_collate'),
-            batch_size=4),
+        train_dataloader=_loader(2),
+        val_dataloader=_loader(4),
         val_evaluator=Evaluator([ToyError()]),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs, val_interval=1),
         val_cfg=dict(),

@@ -1,8 +1,7 @@
 from .binary_cls_metric import BinaryClsMetric
 from .dice_metric_3d import DiceMetric3D
 
-__all__ = ['DiceMetric3D']
-__all__ += ['BinaryClsMetric']
+__all__ = ['BinaryClsMetric', 'DiceMetric3D']
 
 try:
     import mmdet  # noqa: F401

@@ -7,7 +7,6 @@ import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.registry import METRICS
-from scipy.stats import rankdata
 
 __all__ = ['BinaryClsMetric']
 
@@ -34,9 +33,8 @@ class BinaryClsMetric(BaseMetric):
     softmax-ed first. A single-element ``pred_score`` is the positive
     probability itself (a sigmoid head), or a logit if outside [0, 1].
 
-    ``auc`` is the area under the ROC curve computed as the Mann-Whitney
-    rank statistic, ties counted as 1/2 (equal to
-    ``sklearn.metrics.roc_auc_score``). The other metrics threshold the
+    ``auc`` is ``sklearn.metrics.roc_auc_score`` (ties count 1/2, as in the
+    Mann-Whitney rank statistic). The other metrics threshold the
     positive probability at ``thr`` (positive when ``prob >= thr``):
     sensitivity = TP / P, specificity = TN / N, precision = TP / (TP + FP),
     F1 = 2 TP / (2 TP + FP + FN) and accuracy, all in [0, 1].
@@ -94,8 +92,7 @@ class BinaryClsMetric(BaseMetric):
             value = score[0]
             if not 0. <= value <= 1.:
                 value = value.sigmoid()
-            prob = value if self.pos_label == 1 else 1. - value
-            return float(prob)
+            return float(value if self.pos_label == 1 else 1. - value)
         if score.numel() != 2:
             raise ValueError(
                 f'{self.__class__.__name__} expects pred_score with 2 '
@@ -125,10 +122,9 @@ class BinaryClsMetric(BaseMetric):
             if gt.numel() != 1:
                 raise ValueError('Expected one gt_label per sample, got '
                                  f'{gt.tolist()}')
-            self.results.append(
-                dict(
-                    pos_prob=self._positive_prob(data_sample['pred_score']),
-                    gt_label=int(gt[0])))
+            self.results.append(dict(
+                pos_prob=self._positive_prob(data_sample['pred_score']),
+                gt_label=int(gt[0])))
 
     def compute_metrics(self, results: List[dict]) -> dict:
         """Compute the metrics from the processed results.
@@ -194,27 +190,17 @@ class BinaryClsMetric(BaseMetric):
                              f'{sorted(set(labels.tolist()))}')
         if not np.isfinite(probs).all():
             raise ValueError('pos_probs must be finite')
-        labels = labels.astype(bool)
-        num_pos = int(labels.sum())
-        num_neg = labels.size - num_pos
+        from sklearn.metrics import confusion_matrix, roc_auc_score
+        (tn, fp), (fn, tp) = confusion_matrix(
+            labels, probs >= thr, labels=[0, 1]).tolist()
+        num_pos, num_neg = tp + fn, tn + fp
 
         def _ratio(num: int, den: int, empty: float) -> float:
             return num / den if den else empty
 
-        if num_pos and num_neg:
-            # Mann-Whitney U of the positives, ties get the average rank.
-            ranks = rankdata(probs)
-            u = ranks[labels].sum() - num_pos * (num_pos + 1) / 2.
-            auc = float(u / (num_pos * num_neg))
-        else:
-            auc = float('nan')
-        pred = probs >= thr
-        tp = int((pred & labels).sum())
-        fp = int((pred & ~labels).sum())
-        tn = int((~pred & ~labels).sum())
-        fn = num_pos - tp
         return dict(
-            auc=auc,
+            auc=float(roc_auc_score(labels, probs))
+            if num_pos and num_neg else float('nan'),
             accuracy=(tp + tn) / labels.size,
             sensitivity=_ratio(tp, num_pos, float('nan')),
             specificity=_ratio(tn, num_neg, float('nan')),

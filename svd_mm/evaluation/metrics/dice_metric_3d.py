@@ -56,12 +56,6 @@ class DiceMetric3D(BaseMetric):
         self.num_classes = num_classes
         self.ignore_index = ignore_index
 
-    def _get_num_classes(self) -> int:
-        if self.num_classes is not None:
-            return self.num_classes
-        classes = (self.dataset_meta or {}).get('classes')
-        return len(classes) if classes else 2
-
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Count the voxels of each case.
 
@@ -71,10 +65,11 @@ class DiceMetric3D(BaseMetric):
                 ``pred_sem_seg`` and ``gt_sem_seg`` of shape (1, D, H, W)
                 (as dicts or data elements).
         """
-        num_classes = self._get_num_classes()
+        classes = (self.dataset_meta or {}).get('classes')
+        num_classes = self.num_classes or (len(classes) if classes else 2)
         for data_sample in data_samples:
-            pred = _as_tensor(data_sample['pred_sem_seg']['data'])
-            gt = _as_tensor(data_sample['gt_sem_seg']['data'])
+            pred = torch.as_tensor(data_sample['pred_sem_seg']['data'])
+            gt = torch.as_tensor(data_sample['gt_sem_seg']['data'])
             if pred.shape != gt.shape:
                 case = data_sample.get('case_id', data_sample.get('img_path'))
                 raise ValueError(
@@ -89,11 +84,9 @@ class DiceMetric3D(BaseMetric):
                 counts[:, k - 1] = [(pred_k & gt_k).sum().item(),
                                     pred_k.sum().item(),
                                     gt_k.sum().item()]
-            self.results.append(
-                dict(
-                    intersection=counts[0],
-                    pred_area=counts[1],
-                    gt_area=counts[2]))
+            self.results.append(dict(
+                intersection=counts[0], pred_area=counts[1],
+                gt_area=counts[2]))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Compute the Dice values from the per-case counts.
@@ -120,8 +113,7 @@ class DiceMetric3D(BaseMetric):
             classes = (self.dataset_meta or {}).get('classes')
             if classes is None or len(classes) != num_foreground + 1:
                 classes = [f'class{k}' for k in range(num_foreground + 1)]
-            for k in range(num_foreground):
-                name = classes[k + 1]
+            for k, name in enumerate(classes[1:]):
                 metrics[f'dice_per_case/{name}'] = float(dice['per_case'][k])
                 metrics[f'dice_global/{name}'] = float(dice['global'][k])
         return metrics
@@ -157,9 +149,8 @@ class DiceMetric3D(BaseMetric):
             [0.6] [0.44444444]
         """
         intersection = np.asarray(intersection, dtype=np.float64)
-        denominator = np.asarray(
-            pred_area, dtype=np.float64) + np.asarray(
-                gt_area, dtype=np.float64)
+        denominator = np.asarray(pred_area, dtype=np.float64) + np.asarray(
+            gt_area, dtype=np.float64)
         if intersection.ndim != 2 or intersection.shape != denominator.shape:
             raise ValueError(
                 'intersection, pred_area and gt_area must all be '
@@ -173,10 +164,3 @@ class DiceMetric3D(BaseMetric):
             global_dice = np.where(total > 0, 2 * intersection.sum(0) / total,
                                    1.0)
         return {'per_case': case_dice.mean(0), 'global': global_dice}
-
-
-def _as_tensor(data) -> torch.Tensor:
-    """Return a label map as a tensor (it may come as an ndarray)."""
-    if isinstance(data, np.ndarray):
-        return torch.from_numpy(data)
-    return data

@@ -4,14 +4,13 @@ Importing this module needs mmdet (the metric reads mmdet data samples and
 registers in mmdet's ``METRICS``); :func:`box_hits` and
 :meth:`FROCMetric.calculate` are plain numpy.
 """
-import json
-import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
+from mmengine.fileio import dump
 from mmengine.logging import MMLogger
 
 from svd_mm.visualization.froc_curve import read_froc_curve
@@ -185,13 +184,10 @@ class FROCMetric(BaseMetric):
     ``fp_rates`` (0.5, 1, 2 and 4 FPs per image by default), also reported
     one by one as ``froc/sens@0.5``, ``froc/sens@1``, ...
 
-    The computation is vectorised: every (detection, ground truth) pair of
-    the same image is tested at once, and the first detection (in score
-    order) that hits each lesion is found with a ``minimum`` reduction, so
-    the greedy rule above is exact without a loop over detections. It
-    equals a plain-loop transcription of the reference
-    (:func:`tests.helpers.froc_reference`) to the last bit up to the
-    last FP.
+    The computation is vectorised (all same-image pairs at once, the first
+    hit of each lesion by a ``minimum`` reduction) and equals the plain-loop
+    transcription of the reference, ``tests/helpers/froc_reference.py``,
+    to the last bit up to the last FP.
 
     The predictions of mmdet detectors are rescaled to the original image,
     so the ground-truth boxes in the data samples must be too: load the
@@ -268,9 +264,7 @@ class FROCMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if isinstance(fp_rates, (int, float)):
-            fp_rates = (fp_rates, )
-        fp_rates = tuple(float(r) for r in fp_rates)
+        fp_rates = tuple(float(r) for r in np.atleast_1d(fp_rates))
         if not fp_rates or any(r < 0 for r in fp_rates):
             raise ValueError('fp_rates must be a non-empty sequence of '
                              f'non-negative FPs per image, but got {fp_rates}')
@@ -308,17 +302,16 @@ class FROCMetric(BaseMetric):
                     "dict(type='LoadAnnotations', with_bbox=True) after "
                     "'Resize' in the test pipeline.")
             pred = data_sample['pred_instances']
-            ignored = data_sample.get('ignored_instances', {})
-            ignored = ignored.get('bboxes') if ignored else None
+            ignored = (data_sample.get('ignored_instances') or {}).get(
+                'bboxes')
             self.results.append(
                 dict(
                     img_id=data_sample.get('img_id'),
                     det_bboxes=_to_numpy(pred['bboxes']),
                     det_scores=_to_numpy(pred['scores'], shape=(-1, )),
                     gt_bboxes=_to_numpy(data_sample['gt_instances']['bboxes']),
-                    ignored_bboxes=(np.zeros((0, 4), np.float32)
-                                    if ignored is None else
-                                    _to_numpy(ignored))))
+                    ignored_bboxes=_to_numpy([] if ignored is None else
+                                             ignored)))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Compute the FROC sensitivities from the processed results.
@@ -332,19 +325,15 @@ class FROCMetric(BaseMetric):
             ``fp_rates`` and, with ``with_map``, ``mAP``.
         """
         logger = MMLogger.get_current_instance()
-        froc = self.calculate(
-            [r['det_bboxes'] for r in results],
-            [r['det_scores'] for r in results],
-            [r['gt_bboxes'] for r in results],
-            fp_rates=self.fp_rates,
-            hit_criterion=self.hit_criterion,
-            hit_thr=self.hit_thr,
-            ignored_bboxes=[r['ignored_bboxes'] for r in results],
-            curve=self.curve)
+        dets, scores, gts, ignored = ([r[key] for r in results] for key in (
+            'det_bboxes', 'det_scores', 'gt_bboxes', 'ignored_bboxes'))
+        froc = self.calculate(dets, scores, gts, self.fp_rates,
+                              self.hit_criterion, self.hit_thr, ignored,
+                              self.curve)
         sens = froc['sensitivities']
         metrics = dict(mFROC=float(sens.mean()))
-        for rate, value in zip(self.fp_rates, sens):
-            metrics[f'sens@{rate:g}'] = float(value)
+        metrics.update(
+            (f'sens@{r:g}', float(v)) for r, v in zip(self.fp_rates, sens))
         if self.with_map:
             metrics['mAP'] = self._average_precision(results)
         logger.info(
@@ -358,18 +347,14 @@ class FROCMetric(BaseMetric):
     def _average_precision(self, results: list) -> float:
         """VOC-style AP (area) at IoU ``hit_thr`` with mmdet's eval_map."""
         from mmdet.evaluation.functional import eval_map
-        dets, anns = [], []
-        for r in results:
-            dets.append([
-                np.hstack([r['det_bboxes'], r['det_scores'][:, None]])
-            ])
-            anns.append(
-                dict(
-                    bboxes=r['gt_bboxes'],
-                    labels=np.zeros(len(r['gt_bboxes']), np.int64),
-                    bboxes_ignore=r['ignored_bboxes'],
-                    labels_ignore=np.zeros(
-                        len(r['ignored_bboxes']), np.int64)))
+        dets = [[np.hstack([r['det_bboxes'], r['det_scores'][:, None]])]
+                for r in results]
+        anns = [
+            dict(bboxes=r['gt_bboxes'], bboxes_ignore=r['ignored_bboxes'],
+                 labels=np.zeros(len(r['gt_bboxes']), np.int64),
+                 labels_ignore=np.zeros(len(r['ignored_bboxes']), np.int64))
+            for r in results
+        ]
         thr = self.hit_thr if self.hit_criterion == 'iou' else 0.5
         mean_ap, _ = eval_map(
             dets, anns, iou_thr=thr, logger='silent', nproc=1)
@@ -377,24 +362,21 @@ class FROCMetric(BaseMetric):
 
     def _save_curve(self, froc: dict, sens: np.ndarray) -> None:
         from svd_mm.visualization import plot_froc
-        os.makedirs(self.plot_dir, exist_ok=True)
-        png = osp.join(self.plot_dir, 'froc_curve.png')
-        plot_froc(
+        png = plot_froc(
             dict(detector=(froc['curve_fps'], froc['curve_sens'])),
-            png,
+            osp.join(self.plot_dir, 'froc_curve.png'),
             fp_rates=self.fp_rates)
-        with open(osp.join(self.plot_dir, 'froc_curve.json'), 'w') as f:
-            json.dump(
-                dict(
-                    fps_per_image=froc['curve_fps'].tolist(),
-                    sensitivity=froc['curve_sens'].tolist(),
-                    fp_rates=list(self.fp_rates),
-                    sensitivities=sens.tolist(),
-                    num_images=froc['num_images'],
-                    num_lesions=froc['num_lesions'],
-                    hit_criterion=self.hit_criterion,
-                    hit_thr=self.hit_thr,
-                    curve=self.curve), f)
+        dump(
+            dict(
+                fps_per_image=froc['curve_fps'].tolist(),
+                sensitivity=froc['curve_sens'].tolist(),
+                fp_rates=list(self.fp_rates),
+                sensitivities=sens.tolist(),
+                num_images=froc['num_images'],
+                num_lesions=froc['num_lesions'],
+                hit_criterion=self.hit_criterion,
+                hit_thr=self.hit_thr,
+                curve=self.curve), osp.join(self.plot_dir, 'froc_curve.json'))
         MMLogger.get_current_instance().info(f'FROC curve saved to {png}')
 
     @staticmethod
@@ -509,12 +491,9 @@ class FROCMetric(BaseMetric):
         curve_fps, curve_sens = FROCMetric._curve(b, num_images, curve)
         sens = read_froc_curve(curve_fps, curve_sens,
                                np.asarray(fp_rates, np.float64))
-        return dict(
-            sensitivities=sens,
-            curve_fps=curve_fps,
-            curve_sens=curve_sens,
-            num_images=num_images,
-            num_lesions=num_lesions)
+        return dict(sensitivities=sens, curve_fps=curve_fps,
+                    curve_sens=curve_sens, num_images=num_images,
+                    num_lesions=num_lesions)
 
     @staticmethod
     def _curve(b: np.ndarray, num_images: int,
@@ -536,16 +515,9 @@ class FROCMetric(BaseMetric):
     @staticmethod
     def _same_image_pairs(det_img: np.ndarray,
                           num_boxes: np.ndarray) -> List[np.ndarray]:
-        """Indices of every (detection, box) pair that share an image.
-
-        Args:
-            det_img (np.ndarray): Image index of each detection (n, ).
-            num_boxes (np.ndarray): Number of boxes of each image.
-
-        Returns:
-            list[np.ndarray]: Detection indices and indices into the
-            concatenated boxes, both of shape (P, ).
-        """
+        """Detection indices and indices into the concatenated boxes of
+        every (detection, box) pair of the same image, from the image index
+        of each detection and the number of boxes of each image."""
         box_start = np.cumsum(num_boxes) - num_boxes
         per_det = num_boxes[det_img]
         pair_det = np.repeat(np.arange(len(det_img)), per_det)

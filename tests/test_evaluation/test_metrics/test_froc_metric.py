@@ -465,12 +465,17 @@ def _data_sample(gt, det, scores, ignored=None, img_id=0):
     return sample
 
 
-def test_evaluator_keys_and_plot(tmp_path):
+def _worked_samples():
+    """The data samples of :func:`_worked_example`."""
     dets, scores, gts = _worked_example()
-    samples = [
+    return [
         _data_sample(g, d, s, img_id=i)
         for i, (g, d, s) in enumerate(zip(gts, dets, scores))
     ]
+
+
+def test_evaluator_keys_and_plot(tmp_path):
+    samples = _worked_samples()
     metric = DET_METRICS.build(
         dict(
             type='FROCMetric',
@@ -506,11 +511,7 @@ def test_evaluator_keys_and_plot(tmp_path):
 
 
 def test_evaluator_max_reading():
-    dets, scores, gts = _worked_example()
-    samples = [
-        _data_sample(g, d, s, img_id=i)
-        for i, (g, d, s) in enumerate(zip(gts, dets, scores))
-    ]
+    samples = _worked_samples()
     evaluator = Evaluator(
         FROCMetric(fp_rates=(0.125, 0.375, 1, 4), curve='max'))
     evaluator.process(samples)
