@@ -72,10 +72,10 @@ class _ResBlock3D(BaseModule):
     """Residual block of convolutions, the base of :class:`BasicBlock3D`
     and :class:`Bottleneck3D`.
 
-    The convolutions are ``conv1``, ``conv2``, ... (``ConvModule`` s, the
-    last one without activation); ``kernels`` gives their sizes and
-    ``strided`` the index of the one that strides. The block outputs
-    ``relu(convs(x) + downsample(x))``.
+    The convolutions are ``conv1``, ``conv2``, ... (built by
+    :meth:`_make_conv`, the last one without activation); ``kernels`` gives
+    their sizes and ``strided`` the index of the one that strides. The
+    block outputs ``relu(convs(x) + downsample(x))``.
 
     Args:
         inplanes (int): Number of input channels.
@@ -127,20 +127,33 @@ class _ResBlock3D(BaseModule):
         for i, k in enumerate(self.kernels):
             self.add_module(
                 f'conv{i + 1}',
-                ConvModule(
+                self._make_conv(
+                    i,
                     inplanes if i == 0 else planes,
                     planes * self.expansion if i == last else planes,
                     k,
-                    stride=(slice_stride, stride, stride)
-                    if i == self.strided else 1,
-                    padding=dilation * (k // 2),
-                    dilation=dilation if k > 1 else 1,
-                    bias=False,
+                    i == self.strided,
                     conv_cfg=conv_cfg,
                     norm_cfg=norm_cfg,
                     act_cfg=None if i == last else act_cfg))
         self.downsample = downsample
         self.relu = build_activation_layer(act_cfg)
+
+    def _make_conv(self, index: int, in_channels: int, out_channels: int,
+                   kernel_size: int, strided: bool, **cfgs) -> nn.Module:
+        """Build ``conv{index + 1}``: a ``ConvModule`` with the block's
+        strides if ``strided`` and its dilation if ``kernel_size > 1``;
+        ``cfgs`` are its ``conv_cfg``, ``norm_cfg`` and ``act_cfg``."""
+        return ConvModule(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=(self.slice_stride, self.stride,
+                    self.stride) if strided else 1,
+            padding=self.dilation * (kernel_size // 2),
+            dilation=self.dilation if kernel_size > 1 else 1,
+            bias=False,
+            **cfgs)
 
     @property
     def last_norm(self) -> nn.Module:
