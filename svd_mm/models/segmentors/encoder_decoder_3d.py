@@ -125,16 +125,9 @@ class EncoderDecoder3D(EncoderDecoder):
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[dict] = None):
         self._check_test_cfg(test_cfg)
-        super().__init__(
-            backbone=backbone,
-            decode_head=decode_head,
-            neck=neck,
-            auxiliary_head=auxiliary_head,
-            train_cfg=train_cfg,
-            test_cfg=test_cfg,
-            data_preprocessor=data_preprocessor,
-            pretrained=pretrained,
-            init_cfg=init_cfg)
+        super().__init__(backbone, decode_head, neck, auxiliary_head,
+                         train_cfg, test_cfg, data_preprocessor, pretrained,
+                         init_cfg)
 
     @staticmethod
     def _to_triple(value, name: str) -> Triple:

@@ -92,17 +92,11 @@ class PseudoVolumeEncoderDecoder(EncoderDecoder):
                  data_preprocessor: Optional[dict] = None,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(
-            backbone=backbone,
-            decode_head=decode_head,
-            neck=neck,
-            auxiliary_head=auxiliary_head,
-            train_cfg=train_cfg,
-            # mmseg reads test_cfg.mode etc. as attributes
-            test_cfg=None if test_cfg is None else ConfigDict(test_cfg),
-            data_preprocessor=data_preprocessor,
-            pretrained=pretrained,
-            init_cfg=init_cfg)
+        # mmseg reads test_cfg.mode etc. as attributes
+        test_cfg = None if test_cfg is None else ConfigDict(test_cfg)
+        super().__init__(backbone, decode_head, neck, auxiliary_head,
+                         train_cfg, test_cfg, data_preprocessor, pretrained,
+                         init_cfg)
         # (C, D) of the volumes while slide_inference folds them
         self._folded: Optional[Tuple[int, int]] = None
 
