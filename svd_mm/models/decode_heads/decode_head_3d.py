@@ -97,13 +97,20 @@ class BaseDecodeHead3D(BaseDecodeHead):
         self.dropout = nn.Dropout3d(self.dropout_ratio) \
             if self.dropout_ratio > 0 else None
 
-    def _resize(self, x: Tensor, size: Sequence[int]) -> Tensor:
-        """Resize an (N, C, D, H, W) tensor trilinearly to ``size``."""
+    def _resize(self,
+                x: Tensor,
+                size: Sequence[int],
+                mode: str = 'trilinear') -> Tensor:
+        """Resize an (N, C, D, H, W) tensor to ``size`` (``'trilinear'``
+        with ``align_corners``, or ``'nearest'``)."""
         size = tuple(int(s) for s in size)
         if tuple(x.shape[2:]) == size:
             return x
         return F.interpolate(
-            x, size=size, mode='trilinear', align_corners=self.align_corners)
+            x,
+            size=size,
+            mode=mode,
+            align_corners=self.align_corners if mode == 'trilinear' else None)
 
     def _transform_inputs(
             self, inputs: Sequence[Tensor]) -> Union[Tensor, List[Tensor]]:

@@ -215,17 +215,7 @@ class EncoderDecoder3D(EncoderDecoder):
             raise ValueError(
                 f'{self.__class__.__name__} expects (N, C, D, H, W) inputs, '
                 f'but got shape {tuple(inputs.shape)}')
-        if data_samples is not None:
-            batch_img_metas = [
-                data_sample.metainfo for data_sample in data_samples
-            ]
-        else:
-            shape = tuple(inputs.shape[2:])
-            batch_img_metas = [
-                dict(ori_shape=shape, img_shape=shape, pad_shape=shape)
-            ] * inputs.shape[0]
-        seg_logits = self.inference(inputs, batch_img_metas)
-        return self.postprocess_result(seg_logits, data_samples)
+        return super().predict(inputs, data_samples)
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """Run whole-volume or sliding-window inference (``test_cfg.mode``).
