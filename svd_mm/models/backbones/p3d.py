@@ -390,12 +390,8 @@ class P3D(ResNet3D):
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         """Build the 1x7x7 (+ 3x1x1) stem and the max-pool (1x3x3 for
-        ``arch='mp3d'``).
-
-        Args:
-            in_channels (int): Number of input channels.
-            stem_channels (int): Number of output channels of the stem.
-        """
+        ``arch='mp3d'``); the arguments are those of
+        :meth:`ResNet3D._make_stem_layer`."""
         self.conv1 = PseudoConv3D(
             in_channels,
             stem_channels,

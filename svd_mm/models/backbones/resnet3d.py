@@ -263,13 +263,10 @@ class ResNet3D(BaseModule):
             ``torch.channels_last_3d`` memory format (weights and
             activations): 0 runs everything in the default layout, ``k``
             runs the stem and stages 1..k channels-last and switches back
-            after stage ``k``. On the CPU (oneDNN) channels-last is faster
-            on the large, thin maps of the stem and early stages and slower
-            on the small, wide late ones; 2 was the fastest for pre-train
-            mode on 3x112x112 pseudo-volumes (see
-            ``benchmarks/backbone_throughput.py``). The returned features
-            are always in the default layout; results equal those of 0 up
-            to float rounding. Defaults to 0.
+            after stage ``k`` (on the CPU, faster on the large, thin early
+            maps: see ``benchmarks/backbone_throughput.py``). The returned
+            features are always in the default layout; results equal those
+            of 0 up to float rounding. Defaults to 0.
         init_cfg (dict or list[dict], optional): Initialization config.
             ``dict(type='Pretrained', checkpoint=..., prefix=...)`` loads
             weights through
@@ -470,16 +467,9 @@ class ResNet3D(BaseModule):
             num_blocks (int): Number of blocks.
             stride (int): H/W stride of the first block. Defaults to 1.
             slice_stride (int): D stride of the first block. Defaults to 1.
-            dilation (int): Dilation of the 3x3x3 convolutions.
-                Defaults to 1.
             shortcut_type (str): ``'A'`` or ``'B'``. Defaults to 'B'.
-            conv_cfg (dict): Config of the convolutions.
-                Defaults to ``dict(type='Conv3d')``.
-            norm_cfg (dict): Config of the norm layers.
-                Defaults to ``dict(type='BN3d')``.
-            act_cfg (dict): Config of the activations.
-                Defaults to ``dict(type='ReLU', inplace=True)``.
-            with_cp (bool): Use checkpointing. Defaults to False.
+            dilation, conv_cfg, norm_cfg, act_cfg, with_cp: Those of the
+                blocks (:class:`_ResBlock3D`), with the same defaults.
 
         Returns:
             Sequential: The stage.
@@ -502,21 +492,21 @@ class ResNet3D(BaseModule):
                     norm_cfg=norm_cfg,
                     act_cfg=None)
 
-        layers = []
-        for i in range(num_blocks):
-            layers.append(
-                block(
-                    inplanes=inplanes if i == 0 else out_planes,
-                    planes=planes,
-                    stride=stride if i == 0 else 1,
-                    slice_stride=slice_stride if i == 0 else 1,
-                    dilation=dilation,
-                    downsample=downsample if i == 0 else None,
-                    conv_cfg=conv_cfg,
-                    norm_cfg=norm_cfg,
-                    act_cfg=act_cfg,
-                    with_cp=with_cp))
-        return Sequential(*layers)
+        cfgs = dict(
+            planes=planes,
+            dilation=dilation,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg,
+            with_cp=with_cp)
+        first = block(
+            inplanes=inplanes,
+            stride=stride,
+            slice_stride=slice_stride,
+            downsample=downsample,
+            **cfgs)
+        return Sequential(first, *(block(inplanes=out_planes, **cfgs)
+                                   for _ in range(1, num_blocks)))
 
     def _freeze_stages(self) -> None:
         """Freeze the stem (``frozen_stages >= 0``) and stages 1..i."""

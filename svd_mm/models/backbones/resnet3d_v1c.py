@@ -32,12 +32,8 @@ class ResNet3DV1c(ResNet3D):
     stem_name = 'stem'
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
-        """Build the three 3x3x3 stem convolutions and the max-pool.
-
-        Args:
-            in_channels (int): Number of input channels.
-            stem_channels (int): Number of output channels of the stem.
-        """
+        """Build the three 3x3x3 stem convolutions and the max-pool; the
+        arguments are those of :meth:`ResNet3D._make_stem_layer`."""
         mid_channels = stem_channels // 2
         strides = ((self.stem_slice_stride, self.stem_stride,
                     self.stem_stride), 1, 1)

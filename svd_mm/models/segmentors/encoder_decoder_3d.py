@@ -32,19 +32,11 @@ class EncoderDecoder3D(EncoderDecoder):
     - ``encode_decode`` resizes the logits to the (D, H, W) of its input
       (the head reads it as ``batch_input_shape``).
     - ``slide_inference`` slides a (D, H, W) window over the volume with
-      MONAI's ``sliding_window_inference``. The window origins along each
-      axis are ``0, stride, 2 * stride, ...`` and a last one aligned to the
-      end of the axis, so that the windows cover every voxel; a volume
-      smaller than ``crop_size`` along an axis is padded at the end (with
-      the data preprocessor's ``pad_value``) and the padding is cut off
-      again. ``batch_windows`` windows (of all the volumes of the batch) go
-      through the network at once. Overlapping
-      logits are averaged with the weight of each window's voxel:
-      ``'constant'`` weighs all voxels 1 (a plain mean), ``'gaussian'``
-      weighs them with a Gaussian centred on the window with a standard
-      deviation of ``sigma_scale`` times the window size along each axis
-      (normalised to a maximum of 1, as nnU-Net), so that window borders
-      count less.
+      MONAI's ``sliding_window_inference`` (see :meth:`slide_inference`).
+      Overlapping logits are averaged with the weight of each window's
+      voxel: ``'constant'`` weighs all voxels 1 (a plain mean),
+      ``'gaussian'`` weighs them with :meth:`gaussian_weight` (as nnU-Net),
+      so that window borders count less.
     - ``postprocess_result`` cuts the padding of the data preprocessor off
       (keeps ``img_shape`` (D, H, W)), resizes the logits trilinearly to
       ``ori_shape`` (D, H, W), takes the argmax (or the sigmoid and the

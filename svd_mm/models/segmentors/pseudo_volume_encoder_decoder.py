@@ -41,19 +41,12 @@ class PseudoVolumeEncoderDecoder(EncoderDecoder):
         decode_head (dict): Config of the 2D decode head.
         neck (dict | list[dict], optional): Config of the neck, which must
             turn the 3D levels into 2D ones (``GTMNeck``). Defaults to None.
-        auxiliary_head (dict | list[dict], optional): Config(s) of the 2D
-            auxiliary heads. Defaults to None.
-        train_cfg (dict, optional): Training config. Defaults to None.
         test_cfg (dict, optional): Testing config (``mode='whole'`` or
             ``'slide'`` with (H, W) ``crop_size`` and ``stride``, as in
             mmseg). Defaults to None.
-        data_preprocessor (dict, optional): Config of the data
-            preprocessor. Defaults to None.
-        pretrained (str, optional): Kept for mmseg compatibility; load
-            backbone weights with the backbone's ``init_cfg`` instead.
-            Defaults to None.
-        init_cfg (dict | list[dict], optional): Initialization config.
-            Defaults to None.
+        auxiliary_head, train_cfg, data_preprocessor, pretrained, init_cfg:
+            As in :class:`~svd_mm.models.segmentors.EncoderDecoder3D` (the
+            auxiliary heads are 2D). Default to None.
 
     Examples:
         >>> import torch

@@ -14,26 +14,13 @@ share one key layout: ``conv1``, ``bn1``, ``layer{i}.{j}.conv{k}`` /
 (``'B'`` when the checkpoint has downsample weights, else the
 parameter-free ``'A'``) are read from the checkpoint and the result is
 checked against a ``ResNet3D`` built with them (on the meta device); the
-report's ``model`` entry holds these arguments for the config. How the
-tensors change:
-
-- :func:`convert_med3d` (Med3D / MedicalNet, Chen et al., 2019): copied;
-  the segmentation decoder ``conv_seg`` is dropped.
-- :func:`convert_kinetics_3d_resnet` (3D-ResNets-PyTorch, Hara et al.,
-  2018, e.g. ``r3d18_K_200ep.pth`` and the older ``resnet-18-kinetics.pth``):
-  copied, the first convolution summed over its RGB input channels
-  (:func:`~svd_mm.models.utils.weight_transfer.adapt_first_conv_weight`);
-  the classifier ``fc`` is dropped.
-- :func:`inflate_2d_resnet` (I3D, Carreira and Zisserman, 2017): each 2D
-  kernel (O, I, k, k) is repeated k_d times along depth and divided by k_d
-  (k_d is the depth of the 3D kernel: 7 in the stem, 3 in the blocks, 1 in
-  the 1x1 convolutions), so the 3D network answers a volume of identical
-  slices as the 2D network answers one slice; the first convolution is
-  summed over RGB.
-- :func:`convert_acs_resnet` (ACS convolutions, Yang et al., 2021): the 2D
-  kernels are kept for ``ResNet3D(conv_cfg=dict(type='ACSConv'))``
-  (:class:`~svd_mm.models.utils.acs_conv.ACSConv3d`); the first
-  convolution is summed over RGB.
+report's ``model`` entry holds these arguments for the config. The
+importers (each docstring says how the tensors change) are
+:func:`convert_med3d` (Med3D / MedicalNet, Chen et al., 2019),
+:func:`convert_kinetics_3d_resnet` (3D-ResNets-PyTorch, Hara et al., 2018),
+:func:`inflate_2d_resnet` (I3D inflation of a 2D ResNet, Carreira and
+Zisserman, 2017) and :func:`convert_acs_resnet` (a 2D ResNet for ACS
+convolutions, Yang et al., 2021).
 
 :func:`convert_genesis` maps Models Genesis (Zhou et al., 2019,
 ``Genesis_Chest_CT.pt``) onto

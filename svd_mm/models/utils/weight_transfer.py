@@ -252,10 +252,9 @@ def load_backbone_weights(module: nn.Module,
 
     adapted = []
     in_channels = getattr(module, 'in_channels', None)
-    first_key = None
-    if isinstance(in_channels, int):
-        first_key = _first_conv_key(model_state, in_channels)
-    if first_key is not None and first_key in state_dict:
+    first_key = _first_conv_key(model_state, in_channels) if isinstance(
+        in_channels, int) else None
+    if first_key in state_dict:
         ckpt_shape = state_dict[first_key].shape
         model_shape = model_state[first_key].shape
         ckpt_rest = ckpt_shape[:1] + ckpt_shape[2:]
