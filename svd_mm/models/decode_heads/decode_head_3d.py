@@ -133,9 +133,7 @@ class BaseDecodeHead3D(BaseDecodeHead):
             selected = [inputs[i] for i in self.in_index]
             size = selected[0].shape[2:]
             return torch.cat([self._resize(x, size) for x in selected], dim=1)
-        if self.input_transform == 'multiple_select':
-            return [inputs[i] for i in self.in_index]
-        return inputs[self.in_index]
+        return super()._transform_inputs(inputs)
 
     def loss_by_feat(self, seg_logits: Tensor,
                      batch_data_samples: SampleList) -> dict:
@@ -170,10 +168,8 @@ class BaseDecodeHead3D(BaseDecodeHead):
                 seg_label,
                 weight=seg_weight,
                 ignore_index=self.ignore_index)
-            if loss_decode.loss_name in loss:
-                loss[loss_decode.loss_name] += value
-            else:
-                loss[loss_decode.loss_name] = value
+            loss[loss_decode.loss_name] = loss.get(loss_decode.loss_name,
+                                                   0) + value
         loss['acc_seg'] = accuracy(
             seg_logits, seg_label, ignore_index=self.ignore_index)
         return loss

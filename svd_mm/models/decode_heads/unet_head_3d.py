@@ -109,18 +109,15 @@ class UNetHead3D(BaseDecodeHead3D):
         for i in range(len(in_channels) - 1):
             below = in_channels[-1] if i == len(in_channels) - 2 \
                 else dec_channels[i + 1]
-            convs = []
-            for j in range(num_convs):
-                convs.append(
-                    ConvModule(
-                        below + in_channels[i] if j == 0 else dec_channels[i],
-                        dec_channels[i],
-                        kernel_size=3,
-                        padding=1,
-                        conv_cfg=self.conv_cfg,
-                        norm_cfg=self.norm_cfg,
-                        act_cfg=self.act_cfg))
-            self.decoder_blocks.append(Sequential(*convs))
+            self.decoder_blocks.append(
+                Sequential(*(ConvModule(
+                    below + in_channels[i] if j == 0 else dec_channels[i],
+                    dec_channels[i],
+                    kernel_size=3,
+                    padding=1,
+                    conv_cfg=self.conv_cfg,
+                    norm_cfg=self.norm_cfg,
+                    act_cfg=self.act_cfg) for j in range(num_convs))))
 
     def _forward_feature(self, inputs: Sequence[Tensor]) -> Tensor:
         """Decode the features.

@@ -71,12 +71,7 @@ def read_state_dict(checkpoint: str,
     if not isinstance(ckpt, dict):
         raise ValueError(f'checkpoint {checkpoint!r} holds a '
                          f'{type(ckpt).__name__}, expected a dict')
-    if 'state_dict' in ckpt:
-        state_dict = ckpt['state_dict']
-    elif 'model' in ckpt:
-        state_dict = ckpt['model']
-    else:
-        state_dict = ckpt
+    state_dict = ckpt.get('state_dict', ckpt.get('model', ckpt))
     if not isinstance(state_dict, dict):
         raise ValueError(f'the state dict of checkpoint {checkpoint!r} is a '
                          f'{type(state_dict).__name__}, expected a dict')
