@@ -1,7 +1,6 @@
 """2D semantic segmentor on pseudo-3D volumes. Importing this module needs
 mmseg."""
-from contextlib import contextmanager
-from typing import Iterator, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from mmengine.config import ConfigDict
 from mmseg.models.segmentors import EncoderDecoder
@@ -100,15 +99,6 @@ class PseudoVolumeEncoderDecoder(EncoderDecoder):
                 '(RGBToVolume in the pipeline, SegVolumeDataPreprocessor as '
                 f'data_preprocessor), but got shape {tuple(inputs.shape)}')
 
-    @contextmanager
-    def _fold_depth(self, channels: int, depth: int) -> Iterator[None]:
-        """Let ``extract_feat`` unfold (N, C * D, h, w) windows."""
-        self._folded = (channels, depth)
-        try:
-            yield
-        finally:
-            self._folded = None
-
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         """Backbone (and neck) features of (N, C, D, H, W) volumes, or of the
         (N, C * D, h, w) windows of :meth:`slide_inference`.
@@ -136,10 +126,13 @@ class PseudoVolumeEncoderDecoder(EncoderDecoder):
             Tensor: (N, K, H, W) averaged logits.
         """
         self._check_volumes(inputs)
-        channels, depth = inputs.shape[1:3]
-        with self._fold_depth(channels, depth):
+        # extract_feat unfolds the (N, C * D, h, w) windows meanwhile
+        self._folded = tuple(inputs.shape[1:3])
+        try:
             return super().slide_inference(
                 inputs.flatten(1, 2), batch_img_metas)
+        finally:
+            self._folded = None
 
     def predict(self,
                 inputs: Tensor,

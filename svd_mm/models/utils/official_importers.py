@@ -40,7 +40,7 @@ import torch
 
 from .baseline_importers import (_NORM, LoggerType, Source, StateDict,
                                  _backbone_prefix, _block_counts, _complete,
-                                 _convert_resnet, _key_list, _load,
+                                 _convert_resnet, _copy, _key_list, _load,
                                  _log_report, _map_key, _new_report, _shape)
 from .weight_transfer import adapt_first_conv_weight
 
@@ -159,13 +159,8 @@ def convert_svd_release_r3d18(
                 f'backbone nor head; expected {_SVD_RELEASE}')
     _check_not_2d(body, 'conv1.weight', source, '(64, 1, 7, 7, 7)')
     state, report = _convert_resnet(
-        body,
-        'SVD-Net release (ResNet3D-18, ImageNet)',
-        lambda key, value, shape: (value, None), {},
-        depth=18,
-        in_channels=in_channels,
-        logger='silent',
-        norm_cfg=_norm_cfg(body, num_groups))
+        body, 'SVD-Net release (ResNet3D-18, ImageNet)', _copy, {}, 18,
+        in_channels, logger='silent', norm_cfg=_norm_cfg(body, num_groups))
     report['mapped'] = [(prefix + s, t) for s, t in report['mapped']]
     report['dropped'].update(dropped)
     _log_report(report, logger)
