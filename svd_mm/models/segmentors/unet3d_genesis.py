@@ -24,6 +24,7 @@ from svd_mm.models.decode_heads.decode_head_3d import BaseDecodeHead3D
 from svd_mm.models.utils.baseline_importers import convert_genesis
 from svd_mm.models.utils.weight_transfer import (adapt_first_conv_weight,
                                                  read_state_dict)
+
 from .encoder_decoder_3d import EncoderDecoder3D
 
 __all__ = ['UNet3DGenesis']
