@@ -173,15 +173,7 @@ class P3DBottleneck(Bottleneck3D):
             :class:`PseudoConv3D`), ``'caffe'`` in the first 1x1x1
             convolution ``conv1``, as MP3D's P3D does. Defaults to
             'pytorch'.
-        conv_cfg (dict): Config of the convolutions.
-            Defaults to ``dict(type='Conv3d')``.
-        norm_cfg (dict): Config of the norm layers.
-            Defaults to ``dict(type='BN3d')``.
-        act_cfg (dict): Config of the activations.
-            Defaults to ``dict(type='ReLU', inplace=True)``.
-        **kwargs: The other arguments of :class:`Bottleneck3D`: ``stride``,
-            ``slice_stride``, ``dilation``, ``downsample``, ``with_cp`` and
-            ``init_cfg``.
+        **kwargs: The other arguments of :class:`Bottleneck3D`.
     """
 
     def __init__(self,
@@ -189,47 +181,32 @@ class P3DBottleneck(Bottleneck3D):
                  planes: int,
                  structure: Optional[str] = 'A',
                  style: str = 'pytorch',
-                 conv_cfg: dict = dict(type='Conv3d'),
-                 norm_cfg: dict = dict(type='BN3d'),
-                 act_cfg: dict = dict(type='ReLU', inplace=True),
                  **kwargs) -> None:
         if style not in ('pytorch', 'caffe'):
             raise ValueError(
                 f"style must be 'pytorch' or 'caffe', got {style!r}")
-        super().__init__(
-            inplanes,
-            planes,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg,
-            **kwargs)
+        # read by _make_conv during Bottleneck3D.__init__
         self.structure = structure
         self.style = style
-        strides = (self.stride, self.slice_stride)
-        if style == 'caffe':
-            # replaces the unstrided 1x1x1 conv1 of Bottleneck3D
-            self.conv1 = ConvModule(
-                inplanes,
-                planes,
-                1,
-                stride=(self.slice_stride, self.stride, self.stride),
-                bias=False,
-                conv_cfg=conv_cfg,
-                norm_cfg=norm_cfg,
-                act_cfg=act_cfg)
-            strides = (1, 1)
-        # replaces the 3x3x3 conv2 built by Bottleneck3D, at the same place
-        self.conv2 = PseudoConv3D(
-            planes,
-            planes,
-            kernel_size=3,
-            structure=structure,
-            stride=strides[0],
-            slice_stride=strides[1],
+        self.strided = 0 if style == 'caffe' else 1
+        super().__init__(inplanes, planes, **kwargs)
+
+    def _make_conv(self, index: int, in_channels: int, out_channels: int,
+                   kernel_size: int, strided: bool, **cfgs) -> nn.Module:
+        """``conv2`` is a :class:`PseudoConv3D`, the others are those of
+        :class:`Bottleneck3D`."""
+        if index != 1:
+            return super()._make_conv(index, in_channels, out_channels,
+                                      kernel_size, strided, **cfgs)
+        return PseudoConv3D(
+            in_channels,
+            out_channels,
+            kernel_size=kernel_size,
+            structure=self.structure,
+            stride=self.stride if strided else 1,
+            slice_stride=self.slice_stride if strided else 1,
             dilation=self.dilation,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
+            **cfgs)
 
 
 class SliceMaxPool3D(nn.Module):
@@ -342,14 +319,7 @@ class P3D(ResNet3D):
             ended by a max-pool along D: a :class:`SliceMaxPool3D` for
             ``arch='p3d'``, MP3D's pool for ``arch='mp3d'``. Defaults to
             None: () for ``'p3d'``, (0, 1, 2) for ``'mp3d'``.
-        **kwargs: The other arguments of :class:`ResNet3D`: ``in_channels``,
-            ``base_channels``, ``num_stages``, ``strides``,
-            ``slice_strides``, ``dilations``, ``stem_stride``,
-            ``stem_slice_stride``, ``with_maxpool``,
-            ``maxpool_slice_stride``, ``shortcut_type``, ``out_indices``,
-            ``with_stem_out``, ``frozen_stages``, ``conv_cfg``,
-            ``norm_cfg``, ``act_cfg``, ``norm_eval``, ``with_cp``,
-            ``zero_init_residual`` and ``init_cfg``.
+        **kwargs: The other arguments of :class:`ResNet3D`.
 
     Example:
         >>> import torch
@@ -420,12 +390,8 @@ class P3D(ResNet3D):
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         """Build the 1x7x7 (+ 3x1x1) stem and the max-pool (1x3x3 for
-        ``arch='mp3d'``).
-
-        Args:
-            in_channels (int): Number of input channels.
-            stem_channels (int): Number of output channels of the stem.
-        """
+        ``arch='mp3d'``); the arguments are those of
+        :meth:`ResNet3D._make_stem_layer`."""
         self.conv1 = PseudoConv3D(
             in_channels,
             stem_channels,

@@ -68,19 +68,25 @@ class ZeroPadShortcut3D(nn.Module):
                 f'out_channels={self.out_channels}, stride={self.stride}')
 
 
-class BasicBlock3D(BaseModule):
-    """Basic residual block with two 3x3x3 convolutions.
+class _ResBlock3D(BaseModule):
+    """Residual block of convolutions, the base of :class:`BasicBlock3D`
+    and :class:`Bottleneck3D`.
+
+    The convolutions are ``conv1``, ``conv2``, ... (built by
+    :meth:`_make_conv`, the last one without activation); ``kernels`` gives
+    their sizes and ``strided`` the index of the one that strides. The
+    block outputs ``relu(convs(x) + downsample(x))``.
 
     Args:
         inplanes (int): Number of input channels.
-        planes (int): Number of channels of the convolutions; the block
-            outputs ``planes * expansion`` channels.
-        stride (int): Stride along H and W of the first convolution.
+        planes (int): Number of channels of the inner convolutions; the
+            block outputs ``planes * expansion`` channels.
+        stride (int): Stride along H and W of the strided convolution.
             Defaults to 1.
-        slice_stride (int): Stride along D of the first convolution.
+        slice_stride (int): Stride along D of the strided convolution.
             Defaults to 1.
-        dilation (int): Dilation of both convolutions along every axis; the
-            padding equals it. Defaults to 1.
+        dilation (int): Dilation of the 3x3x3 convolutions along every
+            axis; the padding equals it. Defaults to 1.
         downsample (nn.Module, optional): Shortcut branch; None means the
             identity. Defaults to None.
         conv_cfg (dict): Config of the convolutions.
@@ -95,6 +101,8 @@ class BasicBlock3D(BaseModule):
     """
 
     expansion = 1
+    kernels: Tuple[int, ...] = ()
+    strided = 0
 
     def __init__(self,
                  inplanes: int,
@@ -115,44 +123,51 @@ class BasicBlock3D(BaseModule):
         self.slice_stride = slice_stride
         self.dilation = dilation
         self.with_cp = with_cp
-
-        self.conv1 = ConvModule(
-            inplanes,
-            planes,
-            3,
-            stride=(slice_stride, stride, stride),
-            padding=dilation,
-            dilation=dilation,
-            bias=False,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
-        self.conv2 = ConvModule(
-            planes,
-            planes * self.expansion,
-            3,
-            stride=1,
-            padding=dilation,
-            dilation=dilation,
-            bias=False,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=None)
+        last = len(self.kernels) - 1
+        for i, k in enumerate(self.kernels):
+            self.add_module(
+                f'conv{i + 1}',
+                self._make_conv(
+                    i,
+                    inplanes if i == 0 else planes,
+                    planes * self.expansion if i == last else planes,
+                    k,
+                    i == self.strided,
+                    conv_cfg=conv_cfg,
+                    norm_cfg=norm_cfg,
+                    act_cfg=None if i == last else act_cfg))
         self.downsample = downsample
         self.relu = build_activation_layer(act_cfg)
+
+    def _make_conv(self, index: int, in_channels: int, out_channels: int,
+                   kernel_size: int, strided: bool, **cfgs) -> nn.Module:
+        """Build ``conv{index + 1}``: a ``ConvModule`` with the block's
+        strides if ``strided`` and its dilation if ``kernel_size > 1``;
+        ``cfgs`` are its ``conv_cfg``, ``norm_cfg`` and ``act_cfg``."""
+        return ConvModule(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=(self.slice_stride, self.stride,
+                    self.stride) if strided else 1,
+            padding=self.dilation * (kernel_size // 2),
+            dilation=self.dilation if kernel_size > 1 else 1,
+            bias=False,
+            **cfgs)
 
     @property
     def last_norm(self) -> nn.Module:
         """nn.Module: the norm layer just before the residual sum."""
-        return self.conv2.norm
+        return getattr(self, f'conv{len(self.kernels)}').norm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Forward (N, C, D, H, W) through the block."""
 
         def _inner_forward(x):
             identity = x if self.downsample is None else self.downsample(x)
-            out = self.conv1(x)
-            out = self.conv2(out)
+            out = x
+            for i in range(len(self.kernels)):
+                out = getattr(self, f'conv{i + 1}')(out)
             return out + identity
 
         if self.with_cp and x.requires_grad:
@@ -162,106 +177,25 @@ class BasicBlock3D(BaseModule):
         return self.relu(out)
 
 
-class Bottleneck3D(BaseModule):
+class BasicBlock3D(_ResBlock3D):
+    """Basic residual block with two 3x3x3 convolutions, the first one
+    strided. The arguments are those of :class:`_ResBlock3D`."""
+
+    expansion = 1
+    kernels = (3, 3)
+    strided = 0
+
+
+class Bottleneck3D(_ResBlock3D):
     """Bottleneck residual block: 1x1x1, 3x3x3 and 1x1x1 convolutions.
 
-    The stride sits on the 3x3x3 convolution (pytorch style).
-
-    Args:
-        inplanes (int): Number of input channels.
-        planes (int): Number of channels of the inner convolutions; the
-            block outputs ``planes * expansion`` channels.
-        stride (int): Stride along H and W of the 3x3x3 convolution.
-            Defaults to 1.
-        slice_stride (int): Stride along D of the 3x3x3 convolution.
-            Defaults to 1.
-        dilation (int): Dilation of the 3x3x3 convolution along every axis;
-            the padding equals it. Defaults to 1.
-        downsample (nn.Module, optional): Shortcut branch; None means the
-            identity. Defaults to None.
-        conv_cfg (dict): Config of the convolutions.
-            Defaults to ``dict(type='Conv3d')``.
-        norm_cfg (dict): Config of the norm layers.
-            Defaults to ``dict(type='BN3d')``.
-        act_cfg (dict): Config of the activations.
-            Defaults to ``dict(type='ReLU', inplace=True)``.
-        with_cp (bool): Use checkpointing to save memory. Defaults to False.
-        init_cfg (dict or list[dict], optional): Initialization config.
-            Defaults to None.
+    The stride sits on the 3x3x3 convolution (pytorch style). The arguments
+    are those of :class:`_ResBlock3D`.
     """
 
     expansion = 4
-
-    def __init__(self,
-                 inplanes: int,
-                 planes: int,
-                 stride: int = 1,
-                 slice_stride: int = 1,
-                 dilation: int = 1,
-                 downsample: Optional[nn.Module] = None,
-                 conv_cfg: dict = dict(type='Conv3d'),
-                 norm_cfg: dict = dict(type='BN3d'),
-                 act_cfg: dict = dict(type='ReLU', inplace=True),
-                 with_cp: bool = False,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
-        super().__init__(init_cfg)
-        self.inplanes = inplanes
-        self.planes = planes
-        self.stride = stride
-        self.slice_stride = slice_stride
-        self.dilation = dilation
-        self.with_cp = with_cp
-
-        self.conv1 = ConvModule(
-            inplanes,
-            planes,
-            1,
-            bias=False,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
-        self.conv2 = ConvModule(
-            planes,
-            planes,
-            3,
-            stride=(slice_stride, stride, stride),
-            padding=dilation,
-            dilation=dilation,
-            bias=False,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
-        self.conv3 = ConvModule(
-            planes,
-            planes * self.expansion,
-            1,
-            bias=False,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=None)
-        self.downsample = downsample
-        self.relu = build_activation_layer(act_cfg)
-
-    @property
-    def last_norm(self) -> nn.Module:
-        """nn.Module: the norm layer just before the residual sum."""
-        return self.conv3.norm
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Forward (N, C, D, H, W) through the block."""
-
-        def _inner_forward(x):
-            identity = x if self.downsample is None else self.downsample(x)
-            out = self.conv1(x)
-            out = self.conv2(out)
-            out = self.conv3(out)
-            return out + identity
-
-        if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
-        else:
-            out = _inner_forward(x)
-        return self.relu(out)
+    kernels = (1, 3, 1)
+    strided = 1
 
 
 @MODELS.register_module()
@@ -329,13 +263,10 @@ class ResNet3D(BaseModule):
             ``torch.channels_last_3d`` memory format (weights and
             activations): 0 runs everything in the default layout, ``k``
             runs the stem and stages 1..k channels-last and switches back
-            after stage ``k``. On the CPU (oneDNN) channels-last is faster
-            on the large, thin maps of the stem and early stages and slower
-            on the small, wide late ones; 2 was the fastest for pre-train
-            mode on 3x112x112 pseudo-volumes (see
-            ``benchmarks/backbone_throughput.py``). The returned features
-            are always in the default layout; results equal those of 0 up
-            to float rounding. Defaults to 0.
+            after stage ``k`` (on the CPU, faster on the large, thin early
+            maps: see ``benchmarks/backbone_throughput.py``). The returned
+            features are always in the default layout; results equal those
+            of 0 up to float rounding. Defaults to 0.
         init_cfg (dict or list[dict], optional): Initialization config.
             ``dict(type='Pretrained', checkpoint=..., prefix=...)`` loads
             weights through
@@ -364,6 +295,8 @@ class ResNet3D(BaseModule):
         101: (Bottleneck3D, (3, 4, 23, 3)),
         152: (Bottleneck3D, (3, 8, 36, 3))
     }
+    # the stem module (without the max-pool), built by _make_stem_layer
+    stem_name = 'conv1'
 
     def __init__(self,
                  depth: int,
@@ -534,16 +467,9 @@ class ResNet3D(BaseModule):
             num_blocks (int): Number of blocks.
             stride (int): H/W stride of the first block. Defaults to 1.
             slice_stride (int): D stride of the first block. Defaults to 1.
-            dilation (int): Dilation of the 3x3x3 convolutions.
-                Defaults to 1.
             shortcut_type (str): ``'A'`` or ``'B'``. Defaults to 'B'.
-            conv_cfg (dict): Config of the convolutions.
-                Defaults to ``dict(type='Conv3d')``.
-            norm_cfg (dict): Config of the norm layers.
-                Defaults to ``dict(type='BN3d')``.
-            act_cfg (dict): Config of the activations.
-                Defaults to ``dict(type='ReLU', inplace=True)``.
-            with_cp (bool): Use checkpointing. Defaults to False.
+            dilation, conv_cfg, norm_cfg, act_cfg, with_cp: Those of the
+                blocks (:class:`_ResBlock3D`), with the same defaults.
 
         Returns:
             Sequential: The stage.
@@ -566,34 +492,27 @@ class ResNet3D(BaseModule):
                     norm_cfg=norm_cfg,
                     act_cfg=None)
 
-        layers = []
-        for i in range(num_blocks):
-            layers.append(
-                block(
-                    inplanes=inplanes if i == 0 else out_planes,
-                    planes=planes,
-                    stride=stride if i == 0 else 1,
-                    slice_stride=slice_stride if i == 0 else 1,
-                    dilation=dilation,
-                    downsample=downsample if i == 0 else None,
-                    conv_cfg=conv_cfg,
-                    norm_cfg=norm_cfg,
-                    act_cfg=act_cfg,
-                    with_cp=with_cp))
-        return Sequential(*layers)
-
-    def _freeze_stem(self) -> None:
-        """Stop the gradients of the stem and put it in eval mode."""
-        self.conv1.eval()
-        for param in self.conv1.parameters():
-            param.requires_grad = False
+        cfgs = dict(
+            planes=planes,
+            dilation=dilation,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg,
+            with_cp=with_cp)
+        first = block(
+            inplanes=inplanes,
+            stride=stride,
+            slice_stride=slice_stride,
+            downsample=downsample,
+            **cfgs)
+        return Sequential(first, *(block(inplanes=out_planes, **cfgs)
+                                   for _ in range(1, num_blocks)))
 
     def _freeze_stages(self) -> None:
         """Freeze the stem (``frozen_stages >= 0``) and stages 1..i."""
-        if self.frozen_stages >= 0:
-            self._freeze_stem()
-        for i in range(1, self.frozen_stages + 1):
-            m = getattr(self, f'layer{i}')
+        stem_and_stages = [self.stem_name] + self.res_layers
+        for name in stem_and_stages[:self.frozen_stages + 1]:
+            m = getattr(self, name)
             m.eval()
             for param in m.parameters():
                 param.requires_grad = False
@@ -617,10 +536,6 @@ class ResNet3D(BaseModule):
         """
         return torch.empty_like(
             x, memory_format=torch.channels_last_3d).copy_(x)
-
-    def _forward_stem(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the stem, without the max-pool."""
-        return self.conv1(x)
 
     def init_weights(self) -> None:
         """Initialize the weights.
@@ -655,7 +570,7 @@ class ResNet3D(BaseModule):
         if not self.zero_init_residual:
             return
         for m in self.modules():
-            if isinstance(m, (BasicBlock3D, Bottleneck3D)):
+            if isinstance(m, _ResBlock3D):
                 constant_init(m.last_norm, 0)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
@@ -682,7 +597,7 @@ class ResNet3D(BaseModule):
                 f'shape {tuple(x.shape)} with C={x.size(1)}')
         if self.channels_last_stages > 0:
             x = self._channels_last(x)
-        x = self._forward_stem(x)
+        x = getattr(self, self.stem_name)(x)
         outs = [x.contiguous()] if self.with_stem_out else []
         if self.maxpool is not None:
             x = self.maxpool(x)

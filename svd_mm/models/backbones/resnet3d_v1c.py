@@ -1,5 +1,4 @@
 """3D ResNet with a deep stem (V1c variant)."""
-import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmengine.registry import MODELS
@@ -30,13 +29,11 @@ class ResNet3DV1c(ResNet3D):
         (1, 64, 3, 2, 2)
     """
 
-    def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
-        """Build the three 3x3x3 stem convolutions and the max-pool.
+    stem_name = 'stem'
 
-        Args:
-            in_channels (int): Number of input channels.
-            stem_channels (int): Number of output channels of the stem.
-        """
+    def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
+        """Build the three 3x3x3 stem convolutions and the max-pool; the
+        arguments are those of :meth:`ResNet3D._make_stem_layer`."""
         mid_channels = stem_channels // 2
         strides = ((self.stem_slice_stride, self.stem_stride,
                     self.stem_stride), 1, 1)
@@ -54,13 +51,3 @@ class ResNet3DV1c(ResNet3D):
                 act_cfg=self.act_cfg) for i in range(3)
         ])
         self._make_maxpool_layer()
-
-    def _freeze_stem(self) -> None:
-        """Stop the gradients of the deep stem and put it in eval mode."""
-        self.stem.eval()
-        for param in self.stem.parameters():
-            param.requires_grad = False
-
-    def _forward_stem(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the deep stem, without the max-pool."""
-        return self.stem(x)

@@ -87,17 +87,12 @@ class VolumeDataPreprocessor(BaseDataPreprocessor):
                                  f'std={list(std)}')
             if any(s == 0 for s in std):
                 raise ValueError(f'std must not contain 0, but got {std}')
-            self._enable_normalize = True
-            self.register_buffer(
-                'mean',
-                torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1, 1),
-                False)
-            self.register_buffer(
-                'std',
-                torch.tensor(std, dtype=torch.float32).view(-1, 1, 1, 1),
-                False)
-        else:
-            self._enable_normalize = False
+            for name, value in (('mean', mean), ('std', std)):
+                self.register_buffer(
+                    name,
+                    torch.tensor(value, dtype=torch.float32).view(-1, 1, 1, 1),
+                    False)
+        self._enable_normalize = mean is not None
         if not isinstance(pad_size_divisor, int) or pad_size_divisor < 1:
             raise ValueError('pad_size_divisor must be a positive int, but '
                              f'got {pad_size_divisor!r}')

@@ -77,24 +77,10 @@ class BaseDecodeHead3D(BaseDecodeHead):
                  in_channels: Union[int, Sequence[int]],
                  channels: int,
                  *,
-                 num_classes: int,
-                 out_channels: int = None,
-                 threshold: float = None,
-                 dropout_ratio: float = 0.1,
                  conv_cfg: dict = dict(type='Conv3d'),
                  norm_cfg: dict = dict(type='BN3d', requires_grad=True),
-                 act_cfg: dict = dict(type='ReLU'),
                  in_index: Union[int, Sequence[int]] = -1,
-                 input_transform: str = None,
-                 loss_decode: Union[dict, Sequence[dict]] = dict(
-                     type='CrossEntropyLoss',
-                     use_sigmoid=False,
-                     loss_weight=1.0),
-                 ignore_index: int = 255,
-                 sampler: dict = None,
-                 align_corners: bool = False,
-                 init_cfg: Union[dict, List[dict]] = dict(
-                     type='Normal', std=0.01, override=dict(name='conv_seg'))):
+                 **kwargs):
         if isinstance(in_index, list):
             in_index = tuple(in_index)
         if isinstance(in_channels, list):
@@ -102,32 +88,29 @@ class BaseDecodeHead3D(BaseDecodeHead):
         super().__init__(
             in_channels,
             channels,
-            num_classes=num_classes,
-            out_channels=out_channels,
-            threshold=threshold,
-            dropout_ratio=dropout_ratio,
             conv_cfg=conv_cfg,
             norm_cfg=norm_cfg,
-            act_cfg=act_cfg,
             in_index=in_index,
-            input_transform=input_transform,
-            loss_decode=loss_decode,
-            ignore_index=ignore_index,
-            sampler=sampler,
-            align_corners=align_corners,
-            init_cfg=init_cfg)
+            **kwargs)
         # the parent builds these in 2D
         self.conv_seg = nn.Conv3d(channels, self.out_channels, kernel_size=1)
-        self.dropout = nn.Dropout3d(dropout_ratio) \
-            if dropout_ratio > 0 else None
+        self.dropout = nn.Dropout3d(self.dropout_ratio) \
+            if self.dropout_ratio > 0 else None
 
-    def _resize(self, x: Tensor, size: Sequence[int]) -> Tensor:
-        """Resize an (N, C, D, H, W) tensor trilinearly to ``size``."""
+    def _resize(self,
+                x: Tensor,
+                size: Sequence[int],
+                mode: str = 'trilinear') -> Tensor:
+        """Resize an (N, C, D, H, W) tensor to ``size`` (``'trilinear'``
+        with ``align_corners``, or ``'nearest'``)."""
         size = tuple(int(s) for s in size)
         if tuple(x.shape[2:]) == size:
             return x
         return F.interpolate(
-            x, size=size, mode='trilinear', align_corners=self.align_corners)
+            x,
+            size=size,
+            mode=mode,
+            align_corners=self.align_corners if mode == 'trilinear' else None)
 
     def _transform_inputs(
             self, inputs: Sequence[Tensor]) -> Union[Tensor, List[Tensor]]:
@@ -150,9 +133,7 @@ class BaseDecodeHead3D(BaseDecodeHead):
             selected = [inputs[i] for i in self.in_index]
             size = selected[0].shape[2:]
             return torch.cat([self._resize(x, size) for x in selected], dim=1)
-        if self.input_transform == 'multiple_select':
-            return [inputs[i] for i in self.in_index]
-        return inputs[self.in_index]
+        return super()._transform_inputs(inputs)
 
     def loss_by_feat(self, seg_logits: Tensor,
                      batch_data_samples: SampleList) -> dict:
@@ -187,10 +168,8 @@ class BaseDecodeHead3D(BaseDecodeHead):
                 seg_label,
                 weight=seg_weight,
                 ignore_index=self.ignore_index)
-            if loss_decode.loss_name in loss:
-                loss[loss_decode.loss_name] += value
-            else:
-                loss[loss_decode.loss_name] = value
+            loss[loss_decode.loss_name] = loss.get(loss_decode.loss_name,
+                                                   0) + value
         loss['acc_seg'] = accuracy(
             seg_logits, seg_label, ignore_index=self.ignore_index)
         return loss

@@ -68,17 +68,15 @@ class FCNHead3D(BaseDecodeHead3D):
             raise ValueError(
                 "FCNHead3D works on one feature; use input_transform=None or "
                 "'resize_concat', not 'multiple_select'")
-        self.convs = nn.ModuleList()
-        for i in range(len(self.scale_factors)):
-            self.convs.append(
-                ConvModule(
-                    self.in_channels if i == 0 else self.channels,
-                    self.channels,
-                    kernel_size=kernel_size,
-                    padding=kernel_size // 2,
-                    conv_cfg=self.conv_cfg,
-                    norm_cfg=self.norm_cfg,
-                    act_cfg=self.act_cfg))
+        self.convs = nn.ModuleList(
+            ConvModule(
+                self.in_channels if i == 0 else self.channels,
+                self.channels,
+                kernel_size=kernel_size,
+                padding=kernel_size // 2,
+                conv_cfg=self.conv_cfg,
+                norm_cfg=self.norm_cfg,
+                act_cfg=self.act_cfg) for i in range(len(self.scale_factors)))
 
     @staticmethod
     def _to_triple(value: Union[int, Sequence[int]], name: str) -> Triple:

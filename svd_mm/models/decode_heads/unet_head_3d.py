@@ -3,7 +3,6 @@ from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import Sequential
 from mmseg.registry import MODELS
@@ -110,28 +109,15 @@ class UNetHead3D(BaseDecodeHead3D):
         for i in range(len(in_channels) - 1):
             below = in_channels[-1] if i == len(in_channels) - 2 \
                 else dec_channels[i + 1]
-            convs = []
-            for j in range(num_convs):
-                convs.append(
-                    ConvModule(
-                        below + in_channels[i] if j == 0 else dec_channels[i],
-                        dec_channels[i],
-                        kernel_size=3,
-                        padding=1,
-                        conv_cfg=self.conv_cfg,
-                        norm_cfg=self.norm_cfg,
-                        act_cfg=self.act_cfg))
-            self.decoder_blocks.append(Sequential(*convs))
-
-    def _upsample(self, x: Tensor, size: Sequence[int]) -> Tensor:
-        if tuple(x.shape[2:]) == tuple(size):
-            return x
-        return F.interpolate(
-            x,
-            size=tuple(size),
-            mode=self.upsample_mode,
-            align_corners=self.align_corners
-            if self.upsample_mode == 'trilinear' else None)
+            self.decoder_blocks.append(
+                Sequential(*(ConvModule(
+                    below + in_channels[i] if j == 0 else dec_channels[i],
+                    dec_channels[i],
+                    kernel_size=3,
+                    padding=1,
+                    conv_cfg=self.conv_cfg,
+                    norm_cfg=self.norm_cfg,
+                    act_cfg=self.act_cfg) for j in range(num_convs))))
 
     def _forward_feature(self, inputs: Sequence[Tensor]) -> Tensor:
         """Decode the features.
@@ -152,7 +138,7 @@ class UNetHead3D(BaseDecodeHead3D):
         x = feats[-1]
         for i in range(len(feats) - 2, -1, -1):
             skip = feats[i]
-            x = self._upsample(x, skip.shape[2:])
+            x = self._resize(x, skip.shape[2:], self.upsample_mode)
             x = self.decoder_blocks[i](torch.cat([x, skip], dim=1))
         return x
 

@@ -110,23 +110,13 @@ class GTMNeck(BaseModule):
         if mode == 'center_slice':
             return
         with_bias = norm_cfg is None
-        for channels, depth in zip(in_channels, depths):
-            if mode == 'group_conv':
-                conv = build_conv_layer(
-                    dict(type='Conv2d'),
-                    channels * depth,
-                    channels,
-                    kernel_size=1,
-                    groups=channels,
-                    bias=with_bias)
-            else:
-                conv = build_conv_layer(
-                    dict(type='Conv3d'),
-                    channels,
-                    channels,
-                    kernel_size=(depth, 1, 1),
-                    bias=with_bias)
-            self.convs.append(conv)
+        for c, d in zip(in_channels, depths):
+            # group_conv: (N, C * D, H, W) -> (N, C, H, W), C groups
+            self.convs.append(
+                build_conv_layer(
+                    dict(type='Conv2d'), c * d, c, 1, groups=c, bias=with_bias)
+                if mode == 'group_conv' else build_conv_layer(
+                    dict(type='Conv3d'), c, c, (d, 1, 1), bias=with_bias))
         if norm_cfg is not None:
             self.norms = nn.ModuleList(
                 build_norm_layer(norm_cfg, channels)[1]

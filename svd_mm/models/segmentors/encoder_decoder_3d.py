@@ -32,19 +32,11 @@ class EncoderDecoder3D(EncoderDecoder):
     - ``encode_decode`` resizes the logits to the (D, H, W) of its input
       (the head reads it as ``batch_input_shape``).
     - ``slide_inference`` slides a (D, H, W) window over the volume with
-      MONAI's ``sliding_window_inference``. The window origins along each
-      axis are ``0, stride, 2 * stride, ...`` and a last one aligned to the
-      end of the axis, so that the windows cover every voxel; a volume
-      smaller than ``crop_size`` along an axis is padded at the end (with
-      the data preprocessor's ``pad_value``) and the padding is cut off
-      again. ``batch_windows`` windows (of all the volumes of the batch) go
-      through the network at once. Overlapping
-      logits are averaged with the weight of each window's voxel:
-      ``'constant'`` weighs all voxels 1 (a plain mean), ``'gaussian'``
-      weighs them with a Gaussian centred on the window with a standard
-      deviation of ``sigma_scale`` times the window size along each axis
-      (normalised to a maximum of 1, as nnU-Net), so that window borders
-      count less.
+      MONAI's ``sliding_window_inference`` (see :meth:`slide_inference`).
+      Overlapping logits are averaged with the weight of each window's
+      voxel: ``'constant'`` weighs all voxels 1 (a plain mean),
+      ``'gaussian'`` weighs them with :meth:`gaussian_weight` (as nnU-Net),
+      so that window borders count less.
     - ``postprocess_result`` cuts the padding of the data preprocessor off
       (keeps ``img_shape`` (D, H, W)), resizes the logits trilinearly to
       ``ori_shape`` (D, H, W), takes the argmax (or the sigmoid and the
@@ -125,16 +117,9 @@ class EncoderDecoder3D(EncoderDecoder):
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[dict] = None):
         self._check_test_cfg(test_cfg)
-        super().__init__(
-            backbone=backbone,
-            decode_head=decode_head,
-            neck=neck,
-            auxiliary_head=auxiliary_head,
-            train_cfg=train_cfg,
-            test_cfg=test_cfg,
-            data_preprocessor=data_preprocessor,
-            pretrained=pretrained,
-            init_cfg=init_cfg)
+        super().__init__(backbone, decode_head, neck, auxiliary_head,
+                         train_cfg, test_cfg, data_preprocessor, pretrained,
+                         init_cfg)
 
     @staticmethod
     def _to_triple(value, name: str) -> Triple:
@@ -222,17 +207,7 @@ class EncoderDecoder3D(EncoderDecoder):
             raise ValueError(
                 f'{self.__class__.__name__} expects (N, C, D, H, W) inputs, '
                 f'but got shape {tuple(inputs.shape)}')
-        if data_samples is not None:
-            batch_img_metas = [
-                data_sample.metainfo for data_sample in data_samples
-            ]
-        else:
-            shape = tuple(inputs.shape[2:])
-            batch_img_metas = [
-                dict(ori_shape=shape, img_shape=shape, pad_shape=shape)
-            ] * inputs.shape[0]
-        seg_logits = self.inference(inputs, batch_img_metas)
-        return self.postprocess_result(seg_logits, data_samples)
+        return super().predict(inputs, data_samples)
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """Run whole-volume or sliding-window inference (``test_cfg.mode``).

@@ -1,7 +1,6 @@
 """2D semantic segmentor on pseudo-3D volumes. Importing this module needs
 mmseg."""
-from contextlib import contextmanager
-from typing import Iterator, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from mmengine.config import ConfigDict
 from mmseg.models.segmentors import EncoderDecoder
@@ -41,19 +40,12 @@ class PseudoVolumeEncoderDecoder(EncoderDecoder):
         decode_head (dict): Config of the 2D decode head.
         neck (dict | list[dict], optional): Config of the neck, which must
             turn the 3D levels into 2D ones (``GTMNeck``). Defaults to None.
-        auxiliary_head (dict | list[dict], optional): Config(s) of the 2D
-            auxiliary heads. Defaults to None.
-        train_cfg (dict, optional): Training config. Defaults to None.
         test_cfg (dict, optional): Testing config (``mode='whole'`` or
             ``'slide'`` with (H, W) ``crop_size`` and ``stride``, as in
             mmseg). Defaults to None.
-        data_preprocessor (dict, optional): Config of the data
-            preprocessor. Defaults to None.
-        pretrained (str, optional): Kept for mmseg compatibility; load
-            backbone weights with the backbone's ``init_cfg`` instead.
-            Defaults to None.
-        init_cfg (dict | list[dict], optional): Initialization config.
-            Defaults to None.
+        auxiliary_head, train_cfg, data_preprocessor, pretrained, init_cfg:
+            As in :class:`~svd_mm.models.segmentors.EncoderDecoder3D` (the
+            auxiliary heads are 2D). Default to None.
 
     Examples:
         >>> import torch
@@ -92,17 +84,11 @@ class PseudoVolumeEncoderDecoder(EncoderDecoder):
                  data_preprocessor: Optional[dict] = None,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(
-            backbone=backbone,
-            decode_head=decode_head,
-            neck=neck,
-            auxiliary_head=auxiliary_head,
-            train_cfg=train_cfg,
-            # mmseg reads test_cfg.mode etc. as attributes
-            test_cfg=None if test_cfg is None else ConfigDict(test_cfg),
-            data_preprocessor=data_preprocessor,
-            pretrained=pretrained,
-            init_cfg=init_cfg)
+        # mmseg reads test_cfg.mode etc. as attributes
+        test_cfg = None if test_cfg is None else ConfigDict(test_cfg)
+        super().__init__(backbone, decode_head, neck, auxiliary_head,
+                         train_cfg, test_cfg, data_preprocessor, pretrained,
+                         init_cfg)
         # (C, D) of the volumes while slide_inference folds them
         self._folded: Optional[Tuple[int, int]] = None
 
@@ -112,15 +98,6 @@ class PseudoVolumeEncoderDecoder(EncoderDecoder):
                 f'{self.__class__.__name__} expects (N, C, D, H, W) volumes '
                 '(RGBToVolume in the pipeline, SegVolumeDataPreprocessor as '
                 f'data_preprocessor), but got shape {tuple(inputs.shape)}')
-
-    @contextmanager
-    def _fold_depth(self, channels: int, depth: int) -> Iterator[None]:
-        """Let ``extract_feat`` unfold (N, C * D, h, w) windows."""
-        self._folded = (channels, depth)
-        try:
-            yield
-        finally:
-            self._folded = None
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         """Backbone (and neck) features of (N, C, D, H, W) volumes, or of the
@@ -149,10 +126,13 @@ class PseudoVolumeEncoderDecoder(EncoderDecoder):
             Tensor: (N, K, H, W) averaged logits.
         """
         self._check_volumes(inputs)
-        channels, depth = inputs.shape[1:3]
-        with self._fold_depth(channels, depth):
+        # extract_feat unfolds the (N, C * D, h, w) windows meanwhile
+        self._folded = tuple(inputs.shape[1:3])
+        try:
             return super().slide_inference(
                 inputs.flatten(1, 2), batch_img_metas)
+        finally:
+            self._folded = None
 
     def predict(self,
                 inputs: Tensor,

@@ -24,6 +24,7 @@ from svd_mm.models.decode_heads.decode_head_3d import BaseDecodeHead3D
 from svd_mm.models.utils.baseline_importers import convert_genesis
 from svd_mm.models.utils.weight_transfer import (adapt_first_conv_weight,
                                                  read_state_dict)
+
 from .encoder_decoder_3d import EncoderDecoder3D
 
 __all__ = ['UNet3DGenesis']
@@ -362,9 +363,8 @@ class UNet3DGenesis(EncoderDecoder3D):
         name = type(self).__name__
         adapted, dropped = [], []
         first = 'backbone.down_tr64.ops.0.conv1.weight'
-        ckpt_shape = state_dict[first].shape if first in state_dict else None
-        if (ckpt_shape is not None
-                and ckpt_shape[1] != model_state[first].shape[1]):
+        if (first in state_dict and
+                state_dict[first].shape[1] != model_state[first].shape[1]):
             state_dict[first] = adapt_first_conv_weight(
                 state_dict[first], self.backbone.in_channels, first)
             adapted.append(first)

@@ -100,18 +100,11 @@ class ACSConv3d(_ConvNd):
         if padding_mode != 'zeros':
             raise ValueError("ACSConv3d supports padding_mode='zeros' only, "
                              f'got {padding_mode!r}')
-        super().__init__(
-            in_channels,
-            out_channels, (k, k),
-            _triple(stride),
-            _triple(padding),
-            _triple(dilation),
-            False, (0, 0, 0),
-            groups,
-            bias,
-            padding_mode,
-            device=device,
-            dtype=dtype)
+        # a 2D (k, k) weight, 3D strides, padding and dilation
+        super().__init__(in_channels, out_channels, (k, k), _triple(stride),
+                         _triple(padding), _triple(dilation), False,
+                         (0, 0, 0), groups, bias, padding_mode,
+                         device=device, dtype=dtype)
         if acs_split is None:
             acs_split = [
                 out_channels // 3 + (1 if i < out_channels % 3 else 0)

@@ -14,26 +14,13 @@ share one key layout: ``conv1``, ``bn1``, ``layer{i}.{j}.conv{k}`` /
 (``'B'`` when the checkpoint has downsample weights, else the
 parameter-free ``'A'``) are read from the checkpoint and the result is
 checked against a ``ResNet3D`` built with them (on the meta device); the
-report's ``model`` entry holds these arguments for the config. How the
-tensors change:
-
-- :func:`convert_med3d` (Med3D / MedicalNet, Chen et al., 2019): copied;
-  the segmentation decoder ``conv_seg`` is dropped.
-- :func:`convert_kinetics_3d_resnet` (3D-ResNets-PyTorch, Hara et al.,
-  2018, e.g. ``r3d18_K_200ep.pth`` and the older ``resnet-18-kinetics.pth``):
-  copied, the first convolution summed over its RGB input channels
-  (:func:`~svd_mm.models.utils.weight_transfer.adapt_first_conv_weight`);
-  the classifier ``fc`` is dropped.
-- :func:`inflate_2d_resnet` (I3D, Carreira and Zisserman, 2017): each 2D
-  kernel (O, I, k, k) is repeated k_d times along depth and divided by k_d
-  (k_d is the depth of the 3D kernel: 7 in the stem, 3 in the blocks, 1 in
-  the 1x1 convolutions), so the 3D network answers a volume of identical
-  slices as the 2D network answers one slice; the first convolution is
-  summed over RGB.
-- :func:`convert_acs_resnet` (ACS convolutions, Yang et al., 2021): the 2D
-  kernels are kept for ``ResNet3D(conv_cfg=dict(type='ACSConv'))``
-  (:class:`~svd_mm.models.utils.acs_conv.ACSConv3d`); the first
-  convolution is summed over RGB.
+report's ``model`` entry holds these arguments for the config. The
+importers (each docstring says how the tensors change) are
+:func:`convert_med3d` (Med3D / MedicalNet, Chen et al., 2019),
+:func:`convert_kinetics_3d_resnet` (3D-ResNets-PyTorch, Hara et al., 2018),
+:func:`inflate_2d_resnet` (I3D inflation of a 2D ResNet, Carreira and
+Zisserman, 2017) and :func:`convert_acs_resnet` (a 2D ResNet for ACS
+convolutions, Yang et al., 2021).
 
 :func:`convert_genesis` maps Models Genesis (Zhou et al., 2019,
 ``Genesis_Chest_CT.pt``) onto
@@ -82,6 +69,8 @@ _RESNET_KEY_MAP = (
      r'\1.downsample.{norm}.\2'),
 )
 
+_2D_HEADS = {r'fc\.': 'classifier of the 2D pre-training task'}
+
 # Models Genesis (pytorch/unet3d.py): kernels are laid out (x, y, z) there
 _GENESIS_BLOCKS = ('down_tr64', 'down_tr128', 'down_tr256', 'down_tr512',
                    'up_tr256', 'up_tr128', 'up_tr64')
@@ -93,13 +82,40 @@ def _new_report(layout: str) -> dict:
 
 
 def _load(source: Source) -> 'OrderedDict':
-    """The state dict of a file (read safely) or of a dict."""
-    if isinstance(source, str):
-        return read_state_dict(source, logger='silent')
-    if not isinstance(source, dict):
+    """The state dict of a file (read safely, a clear error if the file is
+    truncated or no checkpoint) or of a dict."""
+    if isinstance(source, dict):
+        return _strip_module(source)
+    if not isinstance(source, str):
         raise TypeError('expected a checkpoint path or a state dict, got '
                         f'{type(source).__name__}')
-    return _strip_module(source)
+    try:
+        return read_state_dict(source, logger='silent')
+    except (FileNotFoundError, ValueError, TypeError):
+        raise
+    except (RuntimeError, EOFError, OSError) as e:
+        # torch: 'PytorchStreamReader failed reading zip archive', EOF, ...
+        raise ValueError(
+            f'cannot read checkpoint {source!r}: the file is truncated or '
+            f'not a PyTorch checkpoint ({type(e).__name__}: '
+            f'{" ".join(str(e).split())[:200]}); download it again') from None
+
+
+def _backbone_prefix(keys) -> str:
+    """``'backbone.'`` if a key starts with it (mmpretrain, mmdet), else
+    ``''``."""
+    return 'backbone.' if any(k.startswith('backbone.') for k in keys) else ''
+
+
+def _block_counts(state_dict: StateDict) -> Dict[int, int]:
+    """Stage index i -> number of blocks ``layer{i}.{j}`` of a ResNet."""
+    blocks: Dict[int, int] = {}
+    for key in state_dict:
+        match = re.match(r'layer(\d+)\.(\d+)\.', key)
+        if match:
+            stage, block = int(match.group(1)), int(match.group(2))
+            blocks[stage] = max(blocks.get(stage, 0), block + 1)
+    return blocks
 
 
 def _shape(t: torch.Tensor) -> tuple:
@@ -123,21 +139,16 @@ def format_report(report: dict) -> str:
     if report['model']:
         args = ', '.join(f'{k}={v!r}' for k, v in report['model'].items())
         lines[0] += f' onto {args}'
-    if report['adapted']:
-        lines.append(f'  changed {len(report["adapted"])} tensors:')
-        # group the keys by rule, in the order of the first key
-        rules: Dict[str, List[str]] = OrderedDict()
-        for key, rule in report['adapted'].items():
-            rules.setdefault(rule, []).append(key)
-        for rule, keys in rules.items():
-            lines.append(f'    {_key_list(keys)}: {rule}')
-    reasons: Dict[str, List[str]] = OrderedDict()
-    for key, reason in report['dropped'].items():
-        reasons.setdefault(reason, []).append(key)
-    lines.append(f'  dropped {len(report["dropped"])} tensors' +
-                 (':' if reasons else ''))
-    for reason, keys in reasons.items():
-        lines.append(f'    {_key_list(keys)}: {reason}')
+    for name, verb in (('adapted', 'changed'), ('dropped', 'dropped')):
+        if not report[name] and name == 'adapted':
+            continue
+        lines.append(f'  {verb} {len(report[name])} tensors' +
+                     (':' if report[name] else ''))
+        # group the keys by rule / reason, in the order of the first key
+        groups: Dict[str, List[str]] = OrderedDict()
+        for key, why in report[name].items():
+            groups.setdefault(why, []).append(key)
+        lines += [f'    {_key_list(k)}: {why}' for why, k in groups.items()]
     if report['added']:
         lines.append(f'  added {len(report["added"])} tensors not in the '
                      f'checkpoint ({_key_list(report["added"])}): '
@@ -178,10 +189,14 @@ def _log_report(report: dict, logger: LoggerType) -> None:
     print_log(format_report(report), logger=logger)
 
 
-def _map_resnet_key(key: str, norm: str = 'bn') -> Optional[str]:
-    """The ResNet3D name of ``key``; ``norm`` names the shortcut's norm
-    (``'bn'`` or ``'gn'``), which the source calls ``downsample.1``."""
-    for pattern, repl in _RESNET_KEY_MAP:
+def _map_key(key: str,
+             key_map: tuple = _RESNET_KEY_MAP,
+             norm: str = 'bn') -> Optional[str]:
+    """The svd_mm name of ``key`` by the first (pattern, replacement) of
+    ``key_map`` that matches it, or None; ``{norm}`` in the replacement
+    becomes ``norm`` (``'bn'`` or ``'gn'``), for norms the source does not
+    name (e.g. ``downsample.1``)."""
+    for pattern, repl in key_map:
         if re.fullmatch(pattern, key):
             return re.sub(pattern, repl.replace('{norm}', norm), key)
     return None
@@ -193,14 +208,9 @@ def _infer_resnet(state_dict: StateDict, layout: str) -> dict:
         raise KeyError(f'a {layout} checkpoint must hold the stem weight '
                        f"'conv1.weight', but its keys are e.g. "
                        f'{_key_list(list(state_dict), 5)}')
-    blocks = {}
-    bottleneck = False
-    for key in state_dict:
-        match = re.match(r'layer(\d+)\.(\d+)\.', key)
-        if match:
-            stage, block = int(match.group(1)), int(match.group(2))
-            blocks[stage] = max(blocks.get(stage, 0), block + 1)
-            bottleneck |= '.conv3.' in key
+    blocks = _block_counts(state_dict)
+    bottleneck = any(
+        k.startswith('layer') and '.conv3.' in k for k in state_dict)
     if sorted(blocks) != [1, 2, 3, 4]:
         raise KeyError(f'a {layout} checkpoint must have the stages layer1 '
                        f'to layer4, but it has {sorted(blocks)}')
@@ -278,7 +288,7 @@ def _convert_resnet(source: Source,
             None)
         if reason is not None:
             report['dropped'][key] = reason
-        elif _map_resnet_key(key) is None:
+        elif _map_key(key) is None:
             unknown.append(key)
         else:
             body[key] = value
@@ -304,7 +314,7 @@ def _convert_resnet(source: Source,
     out = OrderedDict()
     mismatched = []
     for key, value in body.items():
-        new_key = _map_resnet_key(key, norm)
+        new_key = _map_key(key, norm=norm)
         if new_key not in target:
             raise KeyError(
                 f'{layout} key {key!r} maps to {new_key!r}, which ResNet3D('
@@ -388,16 +398,11 @@ def convert_med3d(source: Source,
         tuple[dict, dict]: The ResNet3D state dict and the report (see
         :func:`format_report`).
     """
-    reason = 'segmentation decoder of the Med3D pre-training tasks'
-    heads = {r'conv_seg\.': reason}
-    return _convert_resnet(
-        source,
-        'Med3D',
-        _copy,
-        heads,
-        depth=depth,
-        in_channels=in_channels,
-        logger=logger)
+    heads = {
+        r'conv_seg\.': 'segmentation decoder of the Med3D pre-training tasks'
+    }
+    return _convert_resnet(source, 'Med3D', _copy, heads, depth, in_channels,
+                           logger=logger)
 
 
 def convert_kinetics_3d_resnet(
@@ -429,20 +434,8 @@ def convert_kinetics_3d_resnet(
         tuple[dict, dict]: The ResNet3D state dict and the report.
     """
     heads = {r'fc\.': 'classifier of the Kinetics pre-training task'}
-    return _convert_resnet(
-        source,
-        'Kinetics 3D-ResNet',
-        _copy,
-        heads,
-        depth=depth,
-        in_channels=in_channels,
-        logger=logger)
-
-
-def _2d_resnet_prefix(state_dict: StateDict) -> Optional[str]:
-    """``'backbone.'`` for mmpretrain checkpoints, None for torchvision."""
-    return 'backbone.' if any(k.startswith('backbone.')
-                              for k in state_dict) else None
+    return _convert_resnet(source, 'Kinetics 3D-ResNet', _copy, heads, depth,
+                           in_channels, logger=logger)
 
 
 def inflate_2d_resnet(
@@ -475,16 +468,9 @@ def inflate_2d_resnet(
         tuple[dict, dict]: The ResNet3D state dict and the report.
     """
     state_dict = _load(source)
-    heads = {r'fc\.': 'classifier of the 2D pre-training task'}
-    return _convert_resnet(
-        state_dict,
-        'I3D (inflated 2D ResNet)',
-        _inflate,
-        heads,
-        depth=depth,
-        in_channels=in_channels,
-        logger=logger,
-        prefix=_2d_resnet_prefix(state_dict))
+    return _convert_resnet(state_dict, 'I3D (inflated 2D ResNet)', _inflate,
+                           _2D_HEADS, depth, in_channels, logger=logger,
+                           prefix=_backbone_prefix(state_dict))
 
 
 def convert_acs_resnet(
@@ -515,17 +501,9 @@ def convert_acs_resnet(
     """
     # 'ACSConv' is registered by this package's __init__ (acs_conv)
     state_dict = _load(source)
-    heads = {r'fc\.': 'classifier of the 2D pre-training task'}
-    return _convert_resnet(
-        state_dict,
-        'ACS (2D ResNet)',
-        _copy,
-        heads,
-        depth=depth,
-        in_channels=in_channels,
-        conv_cfg=dict(type='ACSConv'),
-        logger=logger,
-        prefix=_2d_resnet_prefix(state_dict))
+    return _convert_resnet(state_dict, 'ACS (2D ResNet)', _copy, _2D_HEADS,
+                           depth, in_channels, dict(type='ACSConv'), logger,
+                           prefix=_backbone_prefix(state_dict))
 
 
 def convert_genesis(source: Source,

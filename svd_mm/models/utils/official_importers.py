@@ -32,27 +32,21 @@ with an error naming the file, the key and both shapes. A checkpoint of the
 other kind, a 2D ResNet or a file that cannot be read is refused with a
 message saying what was expected.
 """
-import logging
 import re
 from collections import OrderedDict
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
-from mmengine.logging import MMLogger
 
-from .baseline_importers import (_NORM, _complete, _convert_resnet,
-                                 _key_list, _log_report, _new_report,
-                                 _shape)
-from .weight_transfer import (_strip_module, adapt_first_conv_weight,
-                              read_state_dict)
+from .baseline_importers import (_NORM, LoggerType, Source, StateDict,
+                                 _backbone_prefix, _block_counts, _complete,
+                                 _convert_resnet, _copy, _key_list, _load,
+                                 _log_report, _map_key, _new_report, _shape)
+from .weight_transfer import adapt_first_conv_weight
 
 __all__ = [
     'convert_svd_release_r3d18', 'convert_mp3d_p3d', 'OFFICIAL_CONVERTERS'
 ]
-
-StateDict = Dict[str, torch.Tensor]
-LoggerType = Union[MMLogger, logging.Logger, str, None]
-Source = Union[str, StateDict]
 
 # parts of an mmdet 2.x two-stage detector besides the backbone
 _DETECTOR_PARTS = ('neck.', 'rpn_head.', 'roi_head.', 'bbox_head.')
@@ -65,42 +59,25 @@ _MP3D_RELEASE = ('an mmdet 2.x detector checkpoint of MP3D\'s P3D '
                  'backbone.conv1_custom.weight of shape (64, 1, 1, 7, 7), '
                  'backbone.layer{1..4}.*.conv{1..4} / norm_{1..4}, neck.*, '
                  'rpn_head.*, roi_head.*)')
-# MP3D P3D -> svd_mm P3D(arch='mp3d'); {n} is the norm name (gn / bn)
+# MP3D P3D -> svd_mm P3D(arch='mp3d'); {norm} is the norm name (gn / bn)
 _P3D_KEY_MAP = (
     (r'conv1_custom\.weight', r'conv1.conv_s.conv.weight'),
-    (rf'norm1\.{_NORM}', r'conv1.conv_s.{n}.\1'),
+    (rf'norm1\.{_NORM}', r'conv1.conv_s.{norm}.\1'),
     (r'(layer\d+\.\d+)\.conv1\.weight', r'\1.conv1.conv.weight'),
-    (rf'(layer\d+\.\d+)\.norm_1\.{_NORM}', r'\1.conv1.{n}.\2'),
+    (rf'(layer\d+\.\d+)\.norm_1\.{_NORM}', r'\1.conv1.{norm}.\2'),
     (r'(layer\d+\.\d+)\.conv2\.weight', r'\1.conv2.conv_s.conv.weight'),
-    (rf'(layer\d+\.\d+)\.norm_2\.{_NORM}', r'\1.conv2.conv_s.{n}.\2'),
+    (rf'(layer\d+\.\d+)\.norm_2\.{_NORM}', r'\1.conv2.conv_s.{norm}.\2'),
     (r'(layer\d+\.\d+)\.conv3\.weight', r'\1.conv2.conv_t.conv.weight'),
-    (rf'(layer\d+\.\d+)\.norm_3\.{_NORM}', r'\1.conv2.conv_t.{n}.\2'),
+    (rf'(layer\d+\.\d+)\.norm_3\.{_NORM}', r'\1.conv2.conv_t.{norm}.\2'),
     (r'(layer\d+\.\d+)\.conv4\.weight', r'\1.conv3.conv.weight'),
-    (rf'(layer\d+\.\d+)\.norm_4\.{_NORM}', r'\1.conv3.{n}.\2'),
+    (rf'(layer\d+\.\d+)\.norm_4\.{_NORM}', r'\1.conv3.{norm}.\2'),
     (r'(layer\d+\.\d+)\.downsample\.0\.weight', r'\1.downsample.conv.weight'),
-    (rf'(layer\d+\.\d+)\.downsample\.1\.{_NORM}', r'\1.downsample.{n}.\2'),
+    (rf'(layer\d+\.\d+)\.downsample\.1\.{_NORM}', r'\1.downsample.{norm}.\2'),
 )
 # modified_P3D's conversions of the 3D features to 2D (not backbone layers
 # of svd_mm: its GTMNeck does this)
 _MP3D_CONVERSIONS = r'(groupconv_\d|conv3d_all_\d)\.'
 _P3D_DEPTHS = {(3, 4, 6, 3): 63, (3, 4, 23, 3): 131, (3, 8, 36, 3): 199}
-
-
-def _read(source: Source) -> 'OrderedDict':
-    """The state dict of a file (read safely, a clear error if the file is
-    truncated or no checkpoint) or of a dict."""
-    if isinstance(source, dict):
-        return _strip_module(source)
-    try:
-        return read_state_dict(source, logger='silent')
-    except (FileNotFoundError, ValueError, TypeError):
-        raise
-    except (RuntimeError, EOFError, OSError) as e:
-        # torch: 'PytorchStreamReader failed reading zip archive', EOF, ...
-        raise ValueError(
-            f'cannot read checkpoint {source!r}: the file is truncated or '
-            f'not a PyTorch checkpoint ({type(e).__name__}: '
-            f'{" ".join(str(e).split())[:200]}); download it again') from None
 
 
 def _name(source: Source) -> str:
@@ -159,7 +136,7 @@ def convert_svd_release_r3d18(
             cannot be read, or a tensor of another shape.
         KeyError: For a key that is not part of the classifier.
     """
-    state_dict = _read(source)
+    state_dict = _load(source)
     keys = list(state_dict)
     if ('backbone.conv1_custom.weight' in state_dict
             or any(k.startswith(_DETECTOR_PARTS) for k in keys)):
@@ -169,8 +146,7 @@ def convert_svd_release_r3d18(
             f'expects {_SVD_RELEASE}; for MP3D\'s COCO weights use --kind '
             'mp3d63-coco')
     dropped, body = {}, OrderedDict()
-    prefix = 'backbone.' if any(k.startswith('backbone.')
-                                for k in keys) else ''
+    prefix = _backbone_prefix(keys)
     for key, value in state_dict.items():
         if key.startswith('head.'):
             dropped[key] = ('classifier of the ImageNet pre-training '
@@ -183,24 +159,12 @@ def convert_svd_release_r3d18(
                 f'backbone nor head; expected {_SVD_RELEASE}')
     _check_not_2d(body, 'conv1.weight', source, '(64, 1, 7, 7, 7)')
     state, report = _convert_resnet(
-        body,
-        'SVD-Net release (ResNet3D-18, ImageNet)',
-        lambda key, value, shape: (value, None), {},
-        depth=18,
-        in_channels=in_channels,
-        logger='silent',
-        norm_cfg=_norm_cfg(body, num_groups))
+        body, 'SVD-Net release (ResNet3D-18, ImageNet)', _copy, {}, 18,
+        in_channels, logger='silent', norm_cfg=_norm_cfg(body, num_groups))
     report['mapped'] = [(prefix + s, t) for s, t in report['mapped']]
     report['dropped'].update(dropped)
     _log_report(report, logger)
     return state, report
-
-
-def _map_p3d_key(key: str, norm: str) -> Optional[str]:
-    for pattern, repl in _P3D_KEY_MAP:
-        if re.fullmatch(pattern, key):
-            return re.sub(pattern, repl.replace('{n}', norm), key)
-    return None
 
 
 def _split_mp3d(state_dict: StateDict, source: Source,
@@ -208,8 +172,7 @@ def _split_mp3d(state_dict: StateDict, source: Source,
     """The backbone tensors of an MP3D checkpoint, without ``backbone.``;
     the detector parts go to ``report['dropped']``."""
     keys = list(state_dict)
-    prefix = 'backbone.' if any(k.startswith('backbone.')
-                                for k in keys) else ''
+    prefix = _backbone_prefix(keys)
     _check_not_2d({k[len(prefix):]: v
                    for k, v in state_dict.items() if k.startswith(prefix)},
                   'conv1.weight', source, '(64, 1, 1, 7, 7)')
@@ -247,12 +210,7 @@ def _split_mp3d(state_dict: StateDict, source: Source,
 
 
 def _p3d_depth(body: StateDict, source: Source) -> int:
-    blocks = {}
-    for key in body:
-        match = re.match(r'layer(\d+)\.(\d+)\.', key)
-        if match:
-            stage, block = int(match.group(1)), int(match.group(2))
-            blocks[stage] = max(blocks.get(stage, 0), block + 1)
+    blocks = _block_counts(body)
     counts = tuple(blocks.get(i, 0) for i in (1, 2, 3, 4))
     if counts not in _P3D_DEPTHS:
         raise ValueError(
@@ -294,10 +252,9 @@ def convert_mp3d_p3d(source: Source,
             be read, or a tensor whose shape differs from P3D's.
         KeyError: For a key that cannot be placed, or a missing tensor.
     """
-    state_dict = _read(source)
+    state_dict = _load(source)
     report = _new_report('MP3D release (P3D, COCO)')
-    prefix = 'backbone.' if any(k.startswith('backbone.')
-                                for k in state_dict) else ''
+    prefix = _backbone_prefix(state_dict)
     body = _split_mp3d(state_dict, source, report)
     norm_cfg = _norm_cfg(body, num_groups)
     model_args = dict(
@@ -311,8 +268,8 @@ def convert_mp3d_p3d(source: Source,
     with torch.device('meta'):
         target = P3D(**model_args).state_dict()
     norm = 'gn' if norm_cfg['type'] == 'GN' else 'bn'
-    out = _place(body, lambda k: _map_p3d_key(k, norm), target, source,
-                 prefix, in_channels, report)
+    out = _place(body, lambda k: _map_key(k, _P3D_KEY_MAP, norm), target,
+                 source, prefix, in_channels, report)
     report['model'] = model_args
     _log_report(report, logger)
     return out, report

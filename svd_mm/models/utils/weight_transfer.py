@@ -71,12 +71,7 @@ def read_state_dict(checkpoint: str,
     if not isinstance(ckpt, dict):
         raise ValueError(f'checkpoint {checkpoint!r} holds a '
                          f'{type(ckpt).__name__}, expected a dict')
-    if 'state_dict' in ckpt:
-        state_dict = ckpt['state_dict']
-    elif 'model' in ckpt:
-        state_dict = ckpt['model']
-    else:
-        state_dict = ckpt
+    state_dict = ckpt.get('state_dict', ckpt.get('model', ckpt))
     if not isinstance(state_dict, dict):
         raise ValueError(f'the state dict of checkpoint {checkpoint!r} is a '
                          f'{type(state_dict).__name__}, expected a dict')
@@ -252,10 +247,9 @@ def load_backbone_weights(module: nn.Module,
 
     adapted = []
     in_channels = getattr(module, 'in_channels', None)
-    first_key = None
-    if isinstance(in_channels, int):
-        first_key = _first_conv_key(model_state, in_channels)
-    if first_key is not None and first_key in state_dict:
+    first_key = _first_conv_key(model_state, in_channels) if isinstance(
+        in_channels, int) else None
+    if first_key in state_dict:
         ckpt_shape = state_dict[first_key].shape
         model_shape = model_state[first_key].shape
         ckpt_rest = ckpt_shape[:1] + ckpt_shape[2:]
