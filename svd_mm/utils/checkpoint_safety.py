@@ -38,35 +38,26 @@ same functions. Nothing else is added: a scheduler that pickles itself (e.g.
 mmengine's ``OneCycleParamScheduler``, whose state holds a bound method) or a
 checkpoint with other Python objects is refused.
 
-The weights released with SVD-Net (mmcls 0.x) and MP3D (mmdet 2.x) were
-saved by mmcv 1.x: their ``meta`` holds the config as text
-(``cfg.pretty_text``), versions, time, environment info, class names (a
-tuple of str), epoch and iteration counts, ``hook_msgs`` and the fp16 loss
-scaler's floats, all of which torch loads without any allow-list entry.
-The only other objects such a file may pickle are numpy scalars (an
-evaluation hook's ``best_score``), which need ``numpy._core.multiarray.
-scalar`` (``numpy.core...`` under numpy 1.x) and ``numpy.dtype``, both
-listed above. So nothing is added for them; a file that pickles a config
-object instead of its text is refused.
+The weights released with SVD-Net (mmcls 0.x) and MP3D (mmdet 2.x), saved
+by mmcv 1.x, need nothing more: their ``meta`` is text, numbers, tuples of
+str and at most numpy scalars (``best_score``), covered above; a file that
+pickles a config object instead of its text is refused.
 
-The refusal itself is made readable: the local-file loader of mmengine's
-:class:`~mmengine.runner.CheckpointLoader` (used by ``Runner.resume``,
-``load_from``, ``mmengine.runner.load_checkpoint`` and ``init_cfg=dict(
-type='Pretrained')``) is replaced by :func:`load_from_local_safe`, which
-raises :class:`UnsafeCheckpointError` naming the file and the offending
-globals.
+:func:`load_from_local_safe` replaces the local-file loader of mmengine's
+:class:`~mmengine.runner.CheckpointLoader`, so that a refusal names the file
+and the offending globals (:class:`UnsafeCheckpointError`).
 """
-import os
 import os.path as osp
 import pickle
 import re
-import tempfile
 from typing import Any, Callable, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
+
+from .volume_io import atomic_output
 
 __all__ = [
     'UnsafeCheckpointError', 'SAFE_CHECKPOINT_GLOBALS',
@@ -236,7 +227,8 @@ def save_checkpoint_atomic(obj: Any,
                            dst: str,
                            check: Optional[Callable[[str], None]] = None
                            ) -> None:
-    """``torch.save`` ``obj`` to ``dst`` through a temporary file beside it.
+    """``torch.save`` ``obj`` to ``dst`` through a temporary file beside it
+    (:func:`~svd_mm.utils.volume_io.atomic_output`).
 
     The file appears under its name only once it is complete and, with
     ``check``, once ``check(temporary path)`` has returned; on any error
@@ -249,16 +241,7 @@ def save_checkpoint_atomic(obj: Any,
             the rename, e.g. to load it into the target model. Defaults to
             None.
     """
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{osp.basename(dst)}.', suffix='.tmp', dir=folder)
-    os.close(fd)
-    try:
+    with atomic_output(dst) as tmp:
         torch.save(obj, tmp)
         if check is not None:
             check(tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)

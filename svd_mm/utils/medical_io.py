@@ -4,24 +4,13 @@ one :class:`Volume`, and write volumes and masks back in its geometry.
 :class:`Volume` is :class:`svd_mm.utils.volume_io.Volume` (re-exported
 here), the one volume type of svd_mm, so a volume read here goes straight
 into the preprocessing and resampling functions of
-:mod:`~svd_mm.utils.volume_io`. Conventions:
+:mod:`~svd_mm.utils.volume_io`.
 
-- **Array.** ``array`` is (D, H, W) = (z, y, x) = (k, j, i) float32: the
-  slice axis first and the in-plane column index ``i`` last (the layout of
-  ``SimpleITK.GetArrayFromImage``). For CT the values are Hounsfield units
-  (DICOM ``RescaleSlope`` / ``RescaleIntercept`` applied).
-- **World coordinates: RAS.** ``affine`` maps the voxel index
-  (i, j, k, 1) = (w, h, d, 1) to **RAS+** millimetres (x grows towards the
-  patient's right, y towards anterior, z towards superior), as nibabel's
-  NIfTI affine does. ITK (hence NRRD, MetaImage and DICOM as SimpleITK reads
-  them) works in LPS+, the DICOM patient coordinate system; the two are
-  converted with ``ras = LPS_TO_RAS @ lps``, ``LPS_TO_RAS = diag(-1, -1, 1,
-  1)`` (its own inverse); :attr:`Volume.lps_affine` gives the LPS affine.
-- **Spacing, origin, direction** are derived from the affine, so they can
-  never disagree with it: ``spacing`` (D, H, W) in mm are the lengths of
-  the affine's columns k, j, i; ``origin`` is the RAS position of the centre
-  of voxel (0, 0, 0); ``direction`` is the (3, 3) matrix of unit column
-  vectors of the axes i, j, k in RAS.
+The array layout ((D, H, W) = (k, j, i)) and the RAS affine (LPS, as ITK
+reads NRRD, MetaImage and DICOM, converted with :data:`LPS_TO_RAS`) are
+those of :mod:`~svd_mm.utils.volume_io`. :func:`read_volume` gives float32
+arrays, for CT in Hounsfield units (DICOM ``RescaleSlope`` /
+``RescaleIntercept`` applied).
 
 Formats read by :func:`read_volume`:
 
@@ -39,23 +28,24 @@ that they overlay the input in any viewer, whatever its format was.
 """
 import os
 import os.path as osp
-import shutil
-import tempfile
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
+from nibabel.affines import from_matvec, voxel_sizes
 
-from .volume_io import LPS_TO_RAS, Volume, read_nifti, write_nifti
+from .volume_io import (LPS_TO_RAS, NIFTI_SUFFIXES, Volume, _check_3d,
+                        _writable, atomic_output, read_nifti, reading,
+                        write_nifti)
 
 __all__ = [
-    'Volume', 'LPS_TO_RAS', 'read_volume', 'read_itk', 'read_dicom_series',
+    'Volume', 'LPS_TO_RAS', 'read_volume', 'read_dicom_series',
     'write_volume', 'write_mask', 'volume_stem', 'SUPPORTED_FORMATS'
 ]
 
 #: File suffixes of each format (a folder is a DICOM series).
 SUPPORTED_FORMATS = {
-    'nifti': ('.nii', '.nii.gz'),
+    'nifti': NIFTI_SUFFIXES,
     'nrrd': ('.nrrd', '.nhdr'),
     'mhd': ('.mhd', '.mha'),
     'dicom': ('.dcm', '<folder>'),
@@ -150,20 +140,10 @@ def read_volume(path: str,
     elif fmt == 'dicom':
         volume = read_dicom_series(path, series_uid=series_uid)
     else:
-        volume = read_itk(path, fmt)
+        volume = _read_itk(path, fmt)
     volume.meta.setdefault('stored_dtype', str(volume.array.dtype))
     volume.array = np.ascontiguousarray(volume.array, dtype=dtype)
     return volume
-
-
-def _sitk_error(path: str, error: Exception) -> ValueError:
-    """A ValueError naming ``path`` with the gist of a SimpleITK error."""
-    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
-    first = next((i for i, ln in enumerate(lines) if 'ERROR' in ln),
-                 len(lines) - 1)
-    gist = ' '.join(lines[first:])
-    return ValueError(f'Cannot read {path}: the file is truncated, corrupt '
-                      f'or not a supported volume ({gist})')
 
 
 def _declares_spacing(path: str, fmt: str) -> bool:
@@ -181,83 +161,53 @@ def _declares_spacing(path: str, fmt: str) -> bool:
 
 
 def _from_sitk(image: sitk.Image, path: str, fmt: str, **meta) -> Volume:
-    """A :class:`Volume` from a 3D SimpleITK image (its LPS geometry turned
-    into the RAS affine); NaN / infinite voxels are refused."""
+    """A :class:`Volume` from a SimpleITK image (trailing axes of size 1
+    dropped, its LPS geometry turned into the RAS affine)."""
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError(
             f'{path} holds {image.GetNumberOfComponentsPerPixel()} '
             'components per voxel; expected a scalar volume')
-    size = image.GetSize()
-    while image.GetDimension() > 3 and size[-1] == 1:
-        image = image[(slice(None), ) * (len(size) - 1) + (0, )]
-        size = image.GetSize()
-    if image.GetDimension() != 3:
-        raise ValueError(f'{path} holds a {image.GetDimension()}D image of '
-                         f'size {size}; expected a 3D volume')
-    array = sitk.GetArrayFromImage(image)
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(
-            array).all():
-        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
-        raise ValueError(f'{path} has {bad} NaN or infinite voxels (of '
-                         f'{array.size})')
-    lps = np.eye(4)
-    lps[:3, :3] = np.reshape(image.GetDirection(), (3, 3)) * np.asarray(
-        image.GetSpacing())  # column a: the step along axis a
-    lps[:3, 3] = image.GetOrigin()
+    array = _check_3d(sitk.GetArrayFromImage(image).T, path).T
+    dim = image.GetDimension()
+    direction = np.reshape(image.GetDirection(), (dim, dim))[:3, :3]
+    lps = from_matvec(direction * image.GetSpacing()[:3],
+                      image.GetOrigin()[:3])
     return Volume(array, LPS_TO_RAS @ lps, path, fmt,
                   dict(stored_dtype=str(array.dtype), **meta))
 
 
-def read_itk(path: str, fmt: Optional[str] = None) -> Volume:
-    """Read a 3D NRRD or MetaImage file with SimpleITK.
+def _header(file: str, image_io: str = '') -> sitk.ImageFileReader:
+    """A reader of ``file`` with its header read (no pixels); ITK picks
+    the ImageIO unless ``image_io`` names one."""
+    reader = sitk.ImageFileReader()
+    reader.SetImageIO(image_io)
+    reader.SetFileName(file)
+    with reading(file):
+        reader.ReadImageInformation()
+    return reader
+
+
+def _read_itk(path: str, fmt: str) -> Volume:
+    """Read a 3D NRRD (``fmt='nrrd'``) or MetaImage (``'mhd'``) file.
 
     NRRD spaces RAS, LAS and LPS are taken to LPS by ITK; other spaces
     (e.g. ``scanner-xyz``) and files without a spacing are refused.
-
-    Args:
-        path (str): ``.nrrd`` / ``.nhdr`` or ``.mhd`` / ``.mha`` file.
-        fmt (str, optional): ``'nrrd'`` or ``'mhd'``. Defaults to None
-            (by the suffix).
-
-    Returns:
-        Volume: The volume, its array in the file's dtype.
     """
-    _check_exists(path)
-    fmt = fmt or _format_of(path)
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(path)
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as e:
-        raise _sitk_error(path, e) from e
+    reader = _header(path)
     space = (reader.GetMetaData('NRRD_space')
              if reader.HasMetaDataKey('NRRD_space') else None)
     if space not in (None, 'left-posterior-superior'):
         raise ValueError(f'{path}: NRRD space {space!r} is not supported; '
                          'supported are right-anterior-superior, '
                          'left-anterior-superior and left-posterior-superior')
-    if fmt in _SPACING_KEYS and not _declares_spacing(path, fmt):
+    if not _declares_spacing(path, fmt):
         raise ValueError(
             f'{path} has no voxel spacing: its header has none of '
             f'{list(_SPACING_KEYS[fmt])}; ITK would assume 1 mm, which is '
             'rarely right for CT')
-    try:
+    with reading(path):
         image = reader.Execute()
-    except RuntimeError as e:
-        raise _sitk_error(path, e) from e
     return _from_sitk(image, path, fmt)
-
-
-def _header(file: str) -> sitk.ImageFileReader:
-    """The DICOM header of one file (no pixels)."""
-    reader = sitk.ImageFileReader()
-    reader.SetImageIO('GDCMImageIO')
-    reader.SetFileName(file)
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as e:
-        raise _sitk_error(file, e) from e
-    return reader
 
 
 def _tag(header: sitk.ImageFileReader, key: str, file: str,
@@ -403,21 +353,16 @@ def read_dicom_series(path: str,
         files, skipped = _series_files(path, series_uid)
     else:
         files, skipped = [path], []
-    headers = [_header(file) for file in files]
+    headers = [_header(file, 'GDCMImageIO') for file in files]
     if int(_tag(headers[0], 'frames', files[0]) or 1) > 1:
         raise ValueError(f'{files[0]} is a multi-frame DICOM; only series '
                          'of single-frame slices are supported')
     _check_slices(path, files, headers, uniformity_tol)
-    try:
-        if len(files) > 1:
-            reader = sitk.ImageSeriesReader()
-            reader.SetImageIO('GDCMImageIO')
-            reader.SetFileNames(files)
-            image = reader.Execute()
-        else:
-            image = sitk.ReadImage(files[0], imageIO='GDCMImageIO')
-    except RuntimeError as e:
-        raise _sitk_error(path, e) from e
+    reader = sitk.ImageSeriesReader()
+    reader.SetImageIO('GDCMImageIO')
+    reader.SetFileNames(files)
+    with reading(path):
+        image = reader.Execute()
     if len(files) == 1:
         step = _tag(headers[0], 'between', files[0]) or _tag(
             headers[0], 'thickness', files[0])
@@ -436,29 +381,6 @@ def read_dicom_series(path: str,
         skipped=skipped)
 
 
-def _as_volume(volume: Union[Volume, np.ndarray],
-               affine: Optional[np.ndarray]) -> Volume:
-    if isinstance(volume, Volume):
-        if affine is not None:
-            raise ValueError('Give the affine of a Volume through the Volume, '
-                             'not as a second argument')
-        return volume
-    if affine is None:
-        raise ValueError('Writing an array needs its (4, 4) RAS affine')
-    return Volume(volume, affine)
-
-
-def _to_sitk(array: np.ndarray, affine: np.ndarray) -> sitk.Image:
-    """A SimpleITK image of a (D, H, W) array on a RAS affine."""
-    lps = LPS_TO_RAS @ affine
-    spacing = np.linalg.norm(lps[:3, :3], axis=0)
-    image = sitk.GetImageFromArray(array)
-    image.SetSpacing(spacing.tolist())
-    image.SetOrigin(lps[:3, 3].tolist())
-    image.SetDirection((lps[:3, :3] / spacing).ravel().tolist())
-    return image
-
-
 def write_volume(volume: Union[Volume, np.ndarray],
                  path: str,
                  affine: Optional[np.ndarray] = None,
@@ -467,9 +389,8 @@ def write_volume(volume: Union[Volume, np.ndarray],
     (SimpleITK), by the suffix of ``path`` (``.nii`` / ``.nii.gz``,
     ``.nrrd``, ``.mhd`` / ``.mha``).
 
-    The files are written into a temporary folder next to ``path`` and then
-    moved into place, the header last, so that no half-written volume is
-    left behind.
+    The files are written atomically, the header last
+    (:func:`~svd_mm.utils.volume_io.atomic_output`).
 
     Args:
         volume (Volume | np.ndarray): The volume, or a (D, H, W) array.
@@ -483,31 +404,25 @@ def write_volume(volume: Union[Volume, np.ndarray],
         str: ``path``.
     """
     path = str(path)
-    name = path.lower()
-    volume = _as_volume(volume, affine)
-    if name.endswith(SUPPORTED_FORMATS['nifti']):
+    if isinstance(volume, Volume) == (affine is not None):
+        raise ValueError('write_volume needs the (4, 4) RAS affine of an '
+                         'array, and no affine with a Volume (it has its own)')
+    if affine is not None:
+        volume = Volume(volume, affine)
+    if path.lower().endswith(NIFTI_SUFFIXES):
         return write_nifti(volume, path, dtype=dtype)
-    if not name.endswith(('.nrrd', '.mhd', '.mha')):
+    if not path.lower().endswith(('.nrrd', '.mhd', '.mha')):
         raise ValueError(f'Cannot write {path}: use .nii, .nii.gz, .nrrd, '
                          '.mhd or .mha')
-    array = np.asarray(volume.array, dtype=dtype)
-    if array.dtype == np.bool_:
-        array = array.astype(np.uint8)
-    image = _to_sitk(array, volume.affine)
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.write-', dir=folder)
-    try:
-        sitk.WriteImage(
-            image,
-            osp.join(tmp, osp.basename(path)),
-            useCompression=name.endswith('.nrrd'),
-            compressionLevel=1)
-        for file in sorted(os.listdir(tmp),
-                           key=lambda n: n == osp.basename(path)):
-            os.replace(osp.join(tmp, file), osp.join(folder, file))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    lps = volume.lps_affine
+    spacing = voxel_sizes(lps)
+    image = sitk.GetImageFromArray(_writable(volume.array, dtype))
+    image.SetSpacing(spacing.tolist())
+    image.SetOrigin(lps[:3, 3].tolist())
+    image.SetDirection((lps[:3, :3] / spacing).ravel().tolist())
+    with atomic_output(path) as tmp:
+        sitk.WriteImage(image, tmp, useCompression=path.lower().endswith(
+            '.nrrd'), compressionLevel=1)
     return path
 
 
@@ -516,6 +431,7 @@ def write_mask(mask: np.ndarray, reference: Volume, path: str) -> str:
 
     The mask gets the reference's shape check and affine, whatever the
     reference's own format, so that it overlays the input in any viewer.
+    Written by :func:`~svd_mm.utils.volume_io.write_nifti`.
 
     Args:
         mask (np.ndarray): (D, H, W) integer labels (0 background), values
@@ -534,7 +450,4 @@ def write_mask(mask: np.ndarray, reference: Volume, path: str) -> str:
     if mask.size and (mask.min() < 0 or mask.max() > 255):
         raise ValueError(f'mask labels must lie in [0, 255], but range over '
                          f'[{mask.min()}, {mask.max()}]')
-    if not str(path).lower().endswith(('.nii', '.nii.gz')):
-        raise ValueError(f'Masks are written as NIfTI: {path} must end with '
-                         '.nii or .nii.gz')
     return write_nifti(Volume(mask.astype(np.uint8), reference.affine), path)

@@ -141,14 +141,6 @@ def _p_metric(result: dict) -> Optional[str]:
     return names[0] if len(names) == 1 else None
 
 
-def _value_text(name: str, value: float, std: Optional[float]) -> str:
-    digits = _DIGITS.get(name, 2)
-    text = f'{name} {value:.{digits}f}'
-    if std is not None:
-        text += f' ± {std:.{digits}f}'
-    return text
-
-
 def paper_text(entry: dict) -> str:
     """One line for a config header or a README cell.
 
@@ -161,10 +153,10 @@ def paper_text(entry: dict) -> str:
     parts: List[str] = []
     for result in entry['Results']:
         stds = result.get('Std') or {}
-        parts += [
-            _value_text(name, float(value), stds.get(name))
-            for name, value in result['Metrics'].items()
-        ]
+        for name, value in result['Metrics'].items():
+            digits = _DIGITS.get(name, 2)
+            std = f' ± {float(stds[name]):.{digits}f}' if name in stds else ''
+            parts.append(f'{name} {float(value):.{digits}f}{std}')
         if result.get('p-value') is not None:
             parts.append(f"p {float(result['p-value']):.2f}")
     table = meta['Paper Table']

@@ -1,17 +1,20 @@
 """Volumes in svd_mm's (D, H, W) layout with their geometry: NIfTI I/O,
 CT preprocessing, resampling and writing predictions back onto the original
-grid.
+grid (other formats: :mod:`~svd_mm.utils.medical_io`).
 
 Conventions:
 
 - **Array layout.** A NIfTI file stores its data indexed (i, j, k); svd_mm
-  works on (D, H, W) arrays with ``D = k`` (the slice axis), ``H = j`` and
-  ``W = i``, i.e. the NIfTI data transposed by ``(2, 1, 0)`` (what
-  SimpleITK's ``GetArrayFromImage`` returns as well).
+  works on (D, H, W) = (z, y, x) arrays with ``D = k`` (the slice axis),
+  ``H = j`` and ``W = i``, i.e. the NIfTI data transposed by ``(2, 1, 0)``
+  (what SimpleITK's ``GetArrayFromImage`` returns as well).
 - **Volume.** One in-memory type, :class:`Volume`: the (D, H, W) array and
   its (4, 4) affine, which maps the voxel index (i, j, k) = (w, h, d) to
-  RAS world coordinates in mm (nibabel's ``img.affine``). Every function
-  here takes and returns Volumes.
+  RAS+ world coordinates in mm (nibabel's ``img.affine``); ITK (hence
+  NRRD, MetaImage and DICOM) works in LPS+, the DICOM patient system:
+  ``ras = LPS_TO_RAS @ lps``. Spacing, origin and direction are derived
+  from the affine, so they never disagree with it. Every function here
+  takes and returns Volumes.
 - **Geometry.** The JSON form of a Volume's grid (:attr:`Volume.geometry`,
   :func:`make_geometry`), kept in meta files and pipeline metainfo
   (``original_geometry``) and naming a target grid: ``affine`` (4 lists of
@@ -39,15 +42,20 @@ the same arrays.
 import math
 import os
 import os.path as osp
+import shutil
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
 
+import nibabel as nib
 import numpy as np
+from nibabel.affines import apply_affine, voxel_sizes
 
 __all__ = [
     'Volume', 'LPS_TO_RAS', 'read_nifti', 'write_nifti', 'check_affine',
     'affine_spacing', 'make_geometry', 'same_geometry', 'load_nifti_image',
-    'check_finite_voxels',
+    'check_finite_voxels', 'reading', 'atomic_output',
     'window_intensity', 'resample_slice_spacing', 'preprocess_ct_image',
     'preprocess_label', 'resample_to_geometry', 'save_prediction_nifti',
     'interpolation_weights', 'blend', 'resample_axis',
@@ -73,15 +81,6 @@ DEEPLESION_HU_WINDOW = (-1024., 1050.)
 LIDC_RELEASE_WINDOW = (-1024., 400.)
 
 
-def _nibabel():
-    try:
-        import nibabel
-    except ImportError as e:  # pragma: no cover - nibabel is a dependency
-        raise ImportError('Reading and writing NIfTI volumes needs nibabel: '
-                          'pip install nibabel') from e
-    return nibabel
-
-
 def check_affine(affine: ArrayLike, name: str = 'affine') -> np.ndarray:
     """The affine as a finite, non-singular (4, 4) float64 array.
 
@@ -94,20 +93,18 @@ def check_affine(affine: ArrayLike, name: str = 'affine') -> np.ndarray:
         np.ndarray: The (4, 4) float64 affine.
     """
     affine = np.asarray(affine, dtype=np.float64)
-    if affine.shape != (4, 4) or not np.isfinite(affine).all():
-        raise ValueError(f'{name} must be a finite (4, 4) matrix, but got '
+    if affine.shape != (4, 4) or not np.isfinite(affine).all() or abs(
+            np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise ValueError(f'{name} must be a finite, non-singular (4, 4) '
+                         'matrix, but got '
                          f'{affine.tolist() if affine.size < 32 else affine}')
-    if abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        raise ValueError(f'{name} is singular: {affine.tolist()}')
     return affine
 
 
 def affine_spacing(affine: ArrayLike) -> Tuple[float, float, float]:
     """Voxel size along (D, H, W) in mm: the lengths of the affine's
     columns k, j, i."""
-    norms = np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3],
-                           axis=0)
-    return (float(norms[2]), float(norms[1]), float(norms[0]))
+    return tuple(float(s) for s in voxel_sizes(np.asarray(affine))[::-1])
 
 
 def make_geometry(affine: ArrayLike, shape: Sequence[int]) -> Geometry:
@@ -201,11 +198,7 @@ class Volume:
             raise ValueError(
                 f'Volume needs a non-empty (D, H, W) array, but got shape '
                 f'{self.array.shape} from {source}')
-        try:
-            self.affine = check_affine(self.affine)
-        except ValueError as e:
-            raise ValueError(f'{source}: Volume needs a finite, non-singular '
-                             f'affine: {e}') from e
+        self.affine = check_affine(self.affine, f'{source}: Volume affine')
 
     @property
     def shape(self) -> Tuple[int, int, int]:
@@ -226,8 +219,7 @@ class Volume:
     def direction(self) -> np.ndarray:
         """np.ndarray: (3, 3) unit RAS vectors of the axes i, j, k (as
         columns)."""
-        linear = self.affine[:3, :3]
-        return linear / np.linalg.norm(linear, axis=0, keepdims=True)
+        return self.affine[:3, :3] / voxel_sizes(self.affine)
 
     @property
     def lps_affine(self) -> np.ndarray:
@@ -258,9 +250,8 @@ class Volume:
         Returns:
             np.ndarray: RAS coordinates of the same shape.
         """
-        points = np.asarray(points, dtype=np.float64)
-        ijk = points[..., ::-1]
-        return ijk @ self.affine[:3, :3].T + self.affine[:3, 3]
+        return apply_affine(self.affine,
+                            np.asarray(points, dtype=np.float64)[..., ::-1])
 
     def __repr__(self) -> str:
         spacing = ', '.join(f'{s:g}' for s in self.spacing)
@@ -269,7 +260,60 @@ class Volume:
                 f'source={self.source!r})')
 
 
-def load_nifti_image(path: str):
+@contextmanager
+def reading(path: str) -> Iterator[None]:
+    """Turn an error of a file reader in the block (all but a missing file)
+    into a ValueError naming ``path``: the one error wrapper of the nibabel
+    and SimpleITK readers.
+
+    Args:
+        path (str): The file or folder being read.
+
+    Raises:
+        ValueError: With the error's type and gist (SimpleITK's many-line
+            messages from their first ``ERROR`` line on).
+    """
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except Exception as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        first = next((i for i, ln in enumerate(lines) if 'ERROR' in ln),
+                     len(lines) - 1)
+        raise ValueError(
+            f'Cannot read {path}: the file is truncated, corrupt or not a '
+            f'supported volume ({type(e).__name__}: '
+            f'{" ".join(lines[first:])})') from e
+
+
+@contextmanager
+def atomic_output(path: str) -> Iterator[str]:
+    """A temporary path to write ``path`` to, in a new folder beside it.
+
+    When the block ends, every file written into that folder (e.g. a
+    MetaImage header and its data file) is moved beside ``path``, ``path``
+    itself last; on an error none is. The folder is removed either way, so
+    no half-written file is ever left under a final name.
+
+    Args:
+        path (str): The file to write; its folder is created.
+
+    Yields:
+        str: The temporary path (the same file name as ``path``).
+    """
+    folder, name = osp.split(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='.write-', dir=folder)
+    try:
+        yield osp.join(tmp, name)
+        for file in sorted(os.listdir(tmp), key=lambda n: n == name):
+            os.replace(osp.join(tmp, file), osp.join(folder, file))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_nifti_image(path: str) -> nib.Nifti1Image:
     """nibabel's image of a NIfTI file, its header read and its voxels not.
 
     Args:
@@ -283,15 +327,10 @@ def load_nifti_image(path: str):
         ValueError: If the file is empty or not a NIfTI image; the message
             names the file.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'NIfTI file {path} does not exist')
-    if osp.getsize(path) == 0:
+    if osp.isfile(path) and osp.getsize(path) == 0:
         raise ValueError(f'NIfTI file {path} is empty (0 bytes)')
-    try:
-        return _nibabel().load(path)
-    except Exception as e:
-        raise ValueError(f'Cannot read {path} as a NIfTI volume: '
-                         f'{type(e).__name__}: {e}') from e
+    with reading(path):
+        return nib.load(path)
 
 
 def check_finite_voxels(array: np.ndarray, path: str,
@@ -315,13 +354,26 @@ def check_finite_voxels(array: np.ndarray, path: str,
     return array
 
 
+def _check_3d(data: np.ndarray, path: str,
+              check_finite: bool = True) -> np.ndarray:
+    """The (i, j, k, ...) voxels read from ``path`` without their trailing
+    axes of size 1, checked to be a 3D volume (of finite values)."""
+    shape = data.shape
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim != 3 or 0 in data.shape:
+        raise ValueError(f'{path} holds an array of shape {shape}; expected '
+                         'a 3D volume (i, j, k) without empty axes')
+    return check_finite_voxels(data, path) if check_finite else data
+
+
 def read_nifti(path: str, check_finite: bool = True) -> Volume:
     """Read a 3D NIfTI file as a (D, H, W) :class:`Volume`.
 
     The data are read with nibabel's ``dataobj`` (the header's
-    ``scl_slope`` / ``scl_inter`` applied, the stored dtype kept otherwise)
-    and transposed from (i, j, k) to (D, H, W) = (k, j, i). Trailing axes of
-    size 1 (e.g. a (512, 512, 75, 1) file) are dropped.
+    ``scl_slope`` / ``scl_inter`` applied, the stored dtype kept otherwise),
+    checked to be 3D (trailing axes of size 1 dropped) and transposed from
+    (i, j, k) to (D, H, W) = (k, j, i).
 
     Args:
         path (str): A ``.nii`` or ``.nii.gz`` file.
@@ -339,32 +391,26 @@ def read_nifti(path: str, check_finite: bool = True) -> Volume:
             message names the file.
     """
     img = load_nifti_image(path)
-    try:
+    with reading(path):
         data = np.asanyarray(img.dataobj)
-    except Exception as e:
-        raise ValueError(f'Cannot read {path} as a NIfTI volume: '
-                         f'{type(e).__name__}: {e}') from e
-    shape = data.shape
-    while data.ndim > 3 and data.shape[-1] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise ValueError(f'{path} holds an array of shape {shape}; expected '
-                         'a 3D volume (i, j, k)')
-    if 0 in data.shape:
-        raise ValueError(f'{path} holds an empty volume of shape {shape}')
-    if check_finite:
-        check_finite_voxels(data, path)
+    data = _check_3d(data, path, check_finite)
     # always a copy: the data may be a memory map of the file, which must
     # not outlive this call (the file may be overwritten later)
-    array = np.array(data.transpose(2, 1, 0), order='C')
-    del data
-    return Volume(array, img.affine, path, 'nifti')
+    return Volume(np.array(data.transpose(2, 1, 0), order='C'), img.affine,
+                  path, 'nifti')
+
+
+def _writable(array: np.ndarray, dtype: Optional[np.dtype]) -> np.ndarray:
+    """``array`` in ``dtype`` (None: its own), bool as uint8."""
+    array = np.asarray(array, dtype=dtype)
+    return array.astype(np.uint8) if array.dtype == np.bool_ else array
 
 
 def write_nifti(volume: Volume,
                 path: str,
                 dtype: Optional[np.dtype] = None) -> str:
-    """Write a :class:`Volume` as a NIfTI-1 file.
+    """Write a :class:`Volume` as a NIfTI-1 file, atomically
+    (:func:`atomic_output`).
 
     The array is transposed to (i, j, k); the affine is written as both the
     qform and the sform (code 1, scanner) and the units are mm, so that the
@@ -386,19 +432,13 @@ def write_nifti(volume: Volume,
     if not isinstance(volume, Volume):
         raise TypeError(f'write_nifti writes a Volume, but got '
                         f'{type(volume).__name__} for {path}')
-    array = volume.array
-    if dtype is not None:
-        array = array.astype(dtype, copy=False)
-    elif array.dtype == np.bool_:
-        array = array.astype(np.uint8)
-    nib = _nibabel()
-    img = nib.Nifti1Image(array.transpose(2, 1, 0), volume.affine)
+    img = nib.Nifti1Image(
+        _writable(volume.array, dtype).transpose(2, 1, 0), volume.affine)
     img.set_qform(volume.affine, code=1)
     img.set_sform(volume.affine, code=1)
     img.header.set_xyzt_units('mm')
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    nib.save(img, path)
+    with atomic_output(path) as tmp:
+        nib.save(img, tmp)
     return path
 
 
@@ -568,22 +608,6 @@ def resample_axis(array: np.ndarray,
     return out
 
 
-def _slice_positions(volume: Volume,
-                     spacing_z: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Slice positions (in old slice indices) and the affine of the grid
-    with ``spacing_z`` mm slices starting at the first old slice."""
-    if not spacing_z > 0:
-        raise ValueError(f'spacing_z must be > 0, got {spacing_z}')
-    old = volume.spacing[0]
-    # the last new slice lies within the old extent (1e-6: float noise)
-    new_num = int(
-        math.floor((volume.shape[0] - 1) * old / spacing_z + 1e-6)) + 1
-    positions = np.arange(new_num, dtype=np.float64) * (spacing_z / old)
-    affine = volume.affine.copy()
-    affine[:3, 2] *= spacing_z / old
-    return positions, affine
-
-
 def resample_slice_spacing(volume: Volume,
                            spacing_z: float = 1.,
                            order: int = 1,
@@ -622,7 +646,15 @@ def resample_slice_spacing(volume: Volume,
         (array([ 0.,  4.,  8., 12., 16., 20.], dtype=float32), (6, 1, 1), \
 (1.0, 1.0, 1.0))
     """
-    positions, affine = _slice_positions(volume, spacing_z)
+    if not spacing_z > 0:
+        raise ValueError(f'spacing_z must be > 0, got {spacing_z}')
+    old = volume.spacing[0]
+    # the last new slice lies within the old extent (1e-6: float noise)
+    new_num = int(
+        math.floor((volume.shape[0] - 1) * old / spacing_z + 1e-6)) + 1
+    positions = np.arange(new_num, dtype=np.float64) * (spacing_z / old)
+    affine = volume.affine.copy()
+    affine[:3, 2] *= spacing_z / old
     return volume.with_array(
         resample_axis(
             volume.array,
