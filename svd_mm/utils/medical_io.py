@@ -60,20 +60,29 @@ _SPACING_KEYS = {
 
 #: DICOM tags read from the slice headers (SimpleITK's "gggg|eeee" keys).
 _TAGS = dict(
-    uid='0020|000e',
-    position='0020|0032',
-    orientation='0020|0037',
-    pixel_spacing='0028|0030',
-    frames='0028|0008',
-    modality='0008|0060',
-    thickness='0018|0050',
-    between='0018|0088')
+    SeriesInstanceUID='0020|000e',
+    ImagePositionPatient='0020|0032',
+    ImageOrientationPatient='0020|0037',
+    PixelSpacing='0028|0030',
+    NumberOfFrames='0028|0008',
+    Modality='0008|0060',
+    SliceThickness='0018|0050',
+    SpacingBetweenSlices='0018|0088')
 
 
 def _check_exists(path: str) -> None:
     if not osp.exists(path):
         raise FileNotFoundError(f'Volume file or folder {path} does not '
                                 'exist')
+
+
+def _suffix(path: str) -> Tuple[str, str]:
+    """The format of a file name and its suffix (('', '') if unknown)."""
+    for fmt, suffixes in SUPPORTED_FORMATS.items():
+        for suffix in suffixes:
+            if suffix.startswith('.') and path.lower().endswith(suffix):
+                return fmt, suffix
+    return '', ''
 
 
 def volume_stem(path: str) -> str:
@@ -83,22 +92,15 @@ def volume_stem(path: str) -> str:
         >>> volume_stem('/data/ct/case_7.nii.gz'), volume_stem('/dcm/ser1/')
         ('case_7', 'ser1')
     """
-    path = str(path).rstrip('/\\')
-    name = osp.basename(path)
-    for suffixes in SUPPORTED_FORMATS.values():
-        for suffix in suffixes:
-            if suffix.startswith('.') and name.lower().endswith(suffix):
-                return name[:-len(suffix)]
-    return name
+    name = osp.basename(str(path).rstrip('/\\'))
+    return name[:len(name) - len(_suffix(name)[1])]
 
 
 def _format_of(path: str) -> str:
     if osp.isdir(path):
         return 'dicom'
-    name = path.lower()
-    for fmt, suffixes in SUPPORTED_FORMATS.items():
-        if any(s.startswith('.') and name.endswith(s) for s in suffixes):
-            return fmt
+    if _suffix(path)[0]:
+        return _suffix(path)[0]
     with open(path, 'rb') as f:
         preamble = f.read(132)
     if preamble[128:132] == b'DICM':
@@ -210,16 +212,14 @@ def _read_itk(path: str, fmt: str) -> Volume:
     return _from_sitk(image, path, fmt)
 
 
-def _tag(header: sitk.ImageFileReader, key: str, file: str,
+def _tag(header: sitk.ImageFileReader, name: str,
          count: int = 0) -> Union[str, np.ndarray]:
-    """A DICOM tag of a header, as text or (``count`` > 0) numbers."""
-    tag = _TAGS[key]
+    """A DICOM tag of a header by its keyword: text ('' if missing) or
+    ``count`` > 0 numbers, which must be there (they give the geometry)."""
+    file, tag = header.GetFileName(), _TAGS[name]
     if not header.HasMetaDataKey(tag):
         if not count:
             return ''
-        name = dict(pixel_spacing='PixelSpacing',
-                    orientation='ImageOrientationPatient',
-                    position='ImagePositionPatient')[key]
         raise ValueError(f'{file} has no {name}; it is needed for the voxel '
                          'geometry (missing spacing / position)')
     value = header.GetMetaData(tag).strip()
@@ -230,7 +230,7 @@ def _tag(header: sitk.ImageFileReader, key: str, file: str,
     except ValueError:
         numbers = np.zeros(0)
     if numbers.shape != (count, ) or not np.isfinite(numbers).all():
-        raise ValueError(f'{file}: tag {tag} = {value!r} is not {count} '
+        raise ValueError(f'{file}: {name} = {value!r} is not {count} '
                          'numbers')
     return numbers
 
@@ -271,32 +271,28 @@ def _series_files(folder: str,
     return next(iter(series.values())), skipped
 
 
-def _check_slices(path: str, files: List[str],
-                  headers: List[sitk.ImageFileReader],
+def _check_slices(path: str, headers: List[sitk.ImageFileReader],
                   uniformity_tol: float) -> None:
     """Refuse a series whose slices differ in size, orientation or pixel
     spacing, share a position, or are not evenly spaced."""
-    orientation = _tag(headers[0], 'orientation', files[0], 6)
-    pixel_spacing = _tag(headers[0], 'pixel_spacing', files[0], 2)
-    size = headers[0].GetSize()[:2]
-    positions = []
+    def grid(header):
+        return (header.GetSize()[:2],
+                _tag(header, 'ImageOrientationPatient', 6),
+                _tag(header, 'PixelSpacing', 2))
+
+    files = [header.GetFileName() for header in headers]
+    first = grid(headers[0])
     for file, header in zip(files, headers):
-        if header.GetSize()[:2] != size:
-            raise ValueError(f'{file} has {header.GetSize()[:2]} pixels, but '
-                             f'{files[0]} of the same series has {size}')
-        if not np.allclose(
-                _tag(header, 'orientation', file, 6), orientation, atol=1e-4):
-            raise ValueError(f'{file} has another ImageOrientationPatient '
-                             f'than {files[0]} of the same series')
-        if not np.allclose(
-                _tag(header, 'pixel_spacing', file, 2), pixel_spacing,
-                atol=1e-5):
-            raise ValueError(f'{file} has another PixelSpacing than '
-                             f'{files[0]} of the same series')
-        positions.append(_tag(header, 'position', file, 3))
+        for name, value, expected, atol in zip(
+            ('pixels', 'ImageOrientationPatient', 'PixelSpacing'),
+                grid(header), first, (0, 1e-4, 1e-5)):
+            if not np.allclose(value, expected, atol=atol):
+                raise ValueError(f'{file} has another {name} ({value}) than '
+                                 f'{files[0]} ({expected}) of the series')
+    positions = [_tag(header, 'ImagePositionPatient', 3) for header in headers]
     if len(files) < 2:
         return
-    along = np.stack(positions) @ np.cross(orientation[:3], orientation[3:])
+    along = np.stack(positions) @ np.cross(first[1][:3], first[1][3:])
     gaps = np.abs(np.diff(along))
     i = int(np.argmin(gaps))
     if gaps[i] < 1e-4:
@@ -354,18 +350,19 @@ def read_dicom_series(path: str,
     else:
         files, skipped = [path], []
     headers = [_header(file, 'GDCMImageIO') for file in files]
-    if int(_tag(headers[0], 'frames', files[0]) or 1) > 1:
+    first = headers[0]
+    if int(_tag(first, 'NumberOfFrames') or 1) > 1:
         raise ValueError(f'{files[0]} is a multi-frame DICOM; only series '
                          'of single-frame slices are supported')
-    _check_slices(path, files, headers, uniformity_tol)
+    _check_slices(path, headers, uniformity_tol)
     reader = sitk.ImageSeriesReader()
     reader.SetImageIO('GDCMImageIO')
     reader.SetFileNames(files)
     with reading(path):
         image = reader.Execute()
     if len(files) == 1:
-        step = _tag(headers[0], 'between', files[0]) or _tag(
-            headers[0], 'thickness', files[0])
+        step = _tag(first, 'SpacingBetweenSlices') or _tag(
+            first, 'SliceThickness')
         if not step or not float(step) > 0:
             raise ValueError(
                 f'{files[0]} is a single slice without SpacingBetweenSlices '
@@ -375,8 +372,8 @@ def read_dicom_series(path: str,
         image,
         path,
         'dicom',
-        series_uid=_tag(headers[0], 'uid', files[0]),
-        modality=_tag(headers[0], 'modality', files[0]),
+        series_uid=_tag(first, 'SeriesInstanceUID'),
+        modality=_tag(first, 'Modality'),
         num_files=len(files),
         skipped=skipped)
 

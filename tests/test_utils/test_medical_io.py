@@ -408,6 +408,15 @@ def test_read_dicom_errors(tmp_path):
     ds.save_as(path)
     with pytest.raises(ValueError, match='IM0000.dcm has no PixelSpacing'):
         read_volume(nospacing)
+    # slices of one series on other pixel grids: the file is named
+    for tag, value in (('PixelSpacing', [0.5, 0.5]),
+                       ('ImageOrientationPatient', [0, 1, 0, 0, 0, -1])):
+        ds = pydicom.dcmread(path)
+        setattr(ds, tag, value)
+        ds.save_as(path)
+        with pytest.raises(ValueError,
+                           match=f'IM000[01].dcm has another {tag} '):
+            read_volume(nospacing)
     # a single slice without SliceThickness / SpacingBetweenSlices
     ds = pydicom.dcmread(os.path.join(twice, 'IM0000.dcm'))
     del ds.SliceThickness
