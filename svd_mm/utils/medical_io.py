@@ -70,12 +70,6 @@ _TAGS = dict(
     SpacingBetweenSlices='0018|0088')
 
 
-def _check_exists(path: str) -> None:
-    if not osp.exists(path):
-        raise FileNotFoundError(f'Volume file or folder {path} does not '
-                                'exist')
-
-
 def _suffix(path: str) -> Tuple[str, str]:
     """The format of a file name and its suffix (('', '') if unknown)."""
     for fmt, suffixes in SUPPORTED_FORMATS.items():
@@ -135,7 +129,6 @@ def read_volume(path: str,
             or a DICOM folder mixes series. The message names the file.
     """
     path = str(path)
-    _check_exists(path)
     fmt = _format_of(path)
     if fmt == 'nifti':
         volume = read_nifti(path)
@@ -344,7 +337,6 @@ def read_dicom_series(path: str,
         ``series_uid``, ``modality``, ``num_files`` and ``skipped``
         (non-DICOM files).
     """
-    _check_exists(path)
     if osp.isdir(path):
         files, skipped = _series_files(path, series_uid)
     else:

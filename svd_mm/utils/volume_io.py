@@ -20,17 +20,11 @@ Conventions:
   (``original_geometry``) and naming a target grid: ``affine`` (4 lists of
   4 floats), ``shape`` ((D, H, W) ints) and ``spacing`` (voxel size along
   (D, H, W) in mm, the lengths of the affine's columns k, j, i).
-- **Resampling.** One function samples any axis at fractional positions,
-  :func:`resample_axis` (nearest or linear, in float32, built on
-  :func:`interpolation_weights` and :func:`blend`, which a reader of slice
-  files uses directly). Voxel centres sit at integer indices ("corner
-  aligned"):
-  :func:`resample_slice_spacing` keeps the first slice where it is and puts
-  the others ``spacing_z`` mm apart, so the new grid's affine is the old one
-  with its k column scaled. :func:`resample_to_geometry` maps any grid onto
-  any other through their affines, which is how a prediction made on the
-  resampled grid is written back onto the original one
-  (:func:`save_prediction_nifti`).
+- **Resampling.** One function samples any axis at fractional positions
+  (voxel centres at integer indices), :func:`resample_axis`;
+  :func:`resample_slice_spacing` and :func:`resample_to_geometry` (which
+  writes predictions back onto the original grid,
+  :func:`save_prediction_nifti`) are built on it.
 
 The CT preprocessing of LiTS (:func:`preprocess_ct_image`,
 :func:`preprocess_label`) is called both by
@@ -54,7 +48,7 @@ from nibabel.affines import apply_affine, voxel_sizes
 
 __all__ = [
     'Volume', 'LPS_TO_RAS', 'read_nifti', 'write_nifti', 'check_affine',
-    'affine_spacing', 'make_geometry', 'same_geometry', 'load_nifti_image',
+    'make_geometry', 'same_geometry', 'load_nifti_image',
     'check_finite_voxels', 'reading', 'atomic_output',
     'window_intensity', 'resample_slice_spacing', 'preprocess_ct_image',
     'preprocess_label', 'resample_to_geometry', 'save_prediction_nifti',
@@ -101,12 +95,6 @@ def check_affine(affine: ArrayLike, name: str = 'affine') -> np.ndarray:
     return affine
 
 
-def affine_spacing(affine: ArrayLike) -> Tuple[float, float, float]:
-    """Voxel size along (D, H, W) in mm: the lengths of the affine's
-    columns k, j, i."""
-    return tuple(float(s) for s in voxel_sizes(np.asarray(affine))[::-1])
-
-
 def make_geometry(affine: ArrayLike, shape: Sequence[int]) -> Geometry:
     """Build the geometry dict of a (D, H, W) grid.
 
@@ -134,7 +122,7 @@ def make_geometry(affine: ArrayLike, shape: Sequence[int]) -> Geometry:
     return dict(
         affine=affine.tolist(),
         shape=shape,
-        spacing=list(affine_spacing(affine)))
+        spacing=voxel_sizes(affine)[::-1].tolist())
 
 
 def _grid(geometry: Geometry,
@@ -208,7 +196,7 @@ class Volume:
     @property
     def spacing(self) -> Tuple[float, float, float]:
         """tuple[float]: Voxel size along (D, H, W) in mm."""
-        return affine_spacing(self.affine)
+        return tuple(voxel_sizes(self.affine)[::-1].tolist())
 
     @property
     def origin(self) -> np.ndarray:
@@ -262,22 +250,24 @@ class Volume:
 
 @contextmanager
 def reading(path: str) -> Iterator[None]:
-    """Turn an error of a file reader in the block (all but a missing file)
-    into a ValueError naming ``path``: the one error wrapper of the nibabel
-    and SimpleITK readers.
+    """Turn an error of a file reader in the block into one naming
+    ``path``: the one error wrapper of the nibabel and SimpleITK readers.
 
     Args:
         path (str): The file or folder being read.
 
     Raises:
-        ValueError: With the error's type and gist (SimpleITK's many-line
-            messages from their first ``ERROR`` line on).
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: Otherwise, with the error's type and gist (SimpleITK's
+            many-line messages from their first ``ERROR`` line on).
     """
     try:
         yield
     except FileNotFoundError:
         raise
     except Exception as e:
+        if not osp.exists(path):
+            raise FileNotFoundError(f'{path} does not exist') from e
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         first = next((i for i, ln in enumerate(lines) if 'ERROR' in ln),
                      len(lines) - 1)
@@ -648,20 +638,15 @@ def resample_slice_spacing(volume: Volume,
     """
     if not spacing_z > 0:
         raise ValueError(f'spacing_z must be > 0, got {spacing_z}')
-    old = volume.spacing[0]
+    scale = spacing_z / volume.spacing[0]
     # the last new slice lies within the old extent (1e-6: float noise)
-    new_num = int(
-        math.floor((volume.shape[0] - 1) * old / spacing_z + 1e-6)) + 1
-    positions = np.arange(new_num, dtype=np.float64) * (spacing_z / old)
+    positions = np.arange(
+        math.floor((volume.shape[0] - 1) / scale + 1e-6) + 1) * scale
     affine = volume.affine.copy()
-    affine[:3, 2] *= spacing_z / old
+    affine[:3, 2] *= scale
     return volume.with_array(
-        resample_axis(
-            volume.array,
-            positions,
-            order=order,
-            value_fn=value_fn,
-            dtype=dtype), affine)
+        resample_axis(volume.array, positions, order=order,
+                      value_fn=value_fn, dtype=dtype), affine)
 
 
 def preprocess_ct_image(image: Volume,
