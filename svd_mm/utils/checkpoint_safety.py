@@ -9,34 +9,26 @@ is not an option: unpickling a file from an unknown source can then run any
 code.
 
 :func:`register_safe_checkpoint_types` (called by ``import svd_mm``) instead
-allow-lists exactly the globals that mmengine's ``Runner`` writes. They were
-found by training a small ``Runner`` (SGD/AdamW, LinearLR, CosineAnnealingLR,
+allow-lists exactly the globals that mmengine's ``Runner`` writes, found by
+training a small ``Runner`` (SGD/AdamW, LinearLR, CosineAnnealingLR,
 MultiStepLR, PolyLR, gradient clipping, ``EMAHook``, ``save_best``) and
-listing :func:`torch.serialization.get_unsafe_globals_in_checkpoint` of the
-saved files (numpy 2.3):
+listing :func:`torch.serialization.get_unsafe_globals_in_checkpoint` of its
+files (numpy 2.3): ``HistoryBuffer`` (``message_hub.log_scalars``); numpy's
+``ndarray``, ``dtype`` and ``_reconstruct`` (the buffers' histories) and
+``scalar`` (``eta``, ``best_score``); the dtype classes ``Float64DType``,
+``Float32DType`` and ``Int64DType`` (set up with ``BUILD``, so torch's scan
+misses them, but loading needs them); and ``builtins.getattr``, with which
+``HistoryBuffer`` pickles its statistics ``min``, ``max``, ``current`` and
+``mean``.
 
-- ``mmengine.logging.history_buffer.HistoryBuffer``: the values of
-  ``message_hub.log_scalars``;
-- ``numpy.ndarray``, ``numpy.dtype`` and ``numpy._core.multiarray.
-  _reconstruct``: the log and count histories of each ``HistoryBuffer``;
-- ``numpy._core.multiarray.scalar``: numpy scalars in
-  ``message_hub.runtime_info`` (``eta``, ``best_score``);
-- ``numpy.dtypes.Float64DType``, ``Float32DType`` and ``Int64DType``: the
-  dtypes of those arrays and scalars (float32 when a metric returns
-  ``np.float32``). They are set up with ``BUILD``, so torch's scan does not
-  list them, but loading needs them;
-- ``builtins.getattr``: ``HistoryBuffer`` pickles its statistics ``min``,
-  ``max``, ``current`` and ``mean`` as ``getattr(HistoryBuffer, name)``.
-
-``builtins.getattr`` itself is *not* allow-listed: it would let a file read
-any attribute of any allow-listed object. The name is mapped to
-:func:`_history_buffer_getattr`, which only returns those four
-``HistoryBuffer`` methods and refuses everything else. The numpy helpers are
-also registered under their numpy 1.x names (``numpy.core.multiarray.*``),
-so checkpoints written with numpy < 2 load too; these aliases point to the
-same functions. Nothing else is added: a scheduler that pickles itself (e.g.
-mmengine's ``OneCycleParamScheduler``, whose state holds a bound method) or a
-checkpoint with other Python objects is refused.
+``builtins.getattr`` itself is *not* allow-listed (it would let a file read
+any attribute of any allow-listed object): the name is mapped to
+:func:`_history_buffer_getattr`, which returns only those four methods. The
+numpy helpers are also registered under their numpy 1.x names
+(``numpy.core.multiarray.*``), so checkpoints written with numpy < 2 load
+too. Nothing else is added: a scheduler that pickles itself (e.g.
+mmengine's ``OneCycleParamScheduler``, whose state holds a bound method) or
+a checkpoint with other Python objects is refused.
 
 The weights released with SVD-Net (mmcls 0.x) and MP3D (mmdet 2.x), saved
 by mmcv 1.x, need nothing more: their ``meta`` is text, numbers, tuples of

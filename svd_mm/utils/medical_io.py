@@ -353,21 +353,16 @@ def read_dicom_series(path: str,
     with reading(path):
         image = reader.Execute()
     if len(files) == 1:
-        step = _tag(first, 'SpacingBetweenSlices') or _tag(
-            first, 'SliceThickness')
-        if not step or not float(step) > 0:
+        step = float(_tag(first, 'SpacingBetweenSlices')
+                     or _tag(first, 'SliceThickness') or 0)
+        if not step > 0:
             raise ValueError(
                 f'{files[0]} is a single slice without SpacingBetweenSlices '
                 'or SliceThickness: missing spacing along the slice normal')
-        image.SetSpacing(image.GetSpacing()[:2] + (float(step), ))
-    return _from_sitk(
-        image,
-        path,
-        'dicom',
-        series_uid=_tag(first, 'SeriesInstanceUID'),
-        modality=_tag(first, 'Modality'),
-        num_files=len(files),
-        skipped=skipped)
+        image.SetSpacing(image.GetSpacing()[:2] + (step, ))
+    return _from_sitk(image, path, 'dicom', num_files=len(files),
+                      series_uid=_tag(first, 'SeriesInstanceUID'),
+                      modality=_tag(first, 'Modality'), skipped=skipped)
 
 
 def write_volume(volume: Union[Volume, np.ndarray],
@@ -436,7 +431,7 @@ def write_mask(mask: np.ndarray, reference: Volume, path: str) -> str:
         raise ValueError(
             f'mask of shape {tuple(mask.shape)} does not match the (D, H, W) '
             f'{reference.shape} of {reference.source or "the reference"}')
-    if mask.size and (mask.min() < 0 or mask.max() > 255):
+    if mask.min() < 0 or mask.max() > 255:
         raise ValueError(f'mask labels must lie in [0, 255], but range over '
                          f'[{mask.min()}, {mask.max()}]')
     return write_nifti(Volume(mask.astype(np.uint8), reference.affine), path)
