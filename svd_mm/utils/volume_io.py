@@ -704,10 +704,10 @@ def preprocess_label(label: Volume,
         Volume: uint8 (D', H, W) mask of 0 / 1.
     """
     array, source = label.array, label.source or 'label'
-    if np.issubdtype(array.dtype, np.floating):
-        if not np.array_equal(array, np.round(array)):
-            raise ValueError(f'{source} holds non-integer label values, e.g. '
-                             f'{array[array != np.round(array)][:3]}')
+    if np.issubdtype(array.dtype, np.floating) and not np.array_equal(
+            array, np.round(array)):
+        raise ValueError(f'{source} holds non-integer label values, e.g. '
+                         f'{array[array != np.round(array)][:3]}')
     if allowed_labels is not None:
         values = np.unique(array)
         unknown = np.setdiff1d(values, np.asarray(allowed_labels))
@@ -754,20 +754,17 @@ def resample_to_geometry(volume: Volume,
         raise ValueError(f'order must be 0 or 1, got {order}')
     dst, dst_shape = _grid(geometry, 'destination geometry')
     # destination (i, j, k) -> source (i, j, k), then in (d, h, w) order
-    voxel_map = np.linalg.solve(volume.affine, dst)
-    reverse = np.eye(4)[[2, 1, 0, 3]]
-    voxel_map = reverse @ voxel_map @ reverse
+    dhw = [2, 1, 0, 3]
+    voxel_map = np.linalg.solve(volume.affine, dst)[dhw][:, dhw]
     linear, offset = voxel_map[:3, :3], voxel_map[:3, 3]
-    off_diagonal = linear - np.diag(np.diag(linear))
-    if np.abs(off_diagonal).max() < 1e-6:
+    if np.allclose(linear, np.diag(np.diag(linear)), rtol=0, atol=1e-6):
         out = volume.array
         for axis in range(3):
             coords = linear[axis, axis] * np.arange(dst_shape[axis]) + \
                 offset[axis]
             # snap float noise so that exact voxel positions stay exact
-            coords = np.where(
-                np.abs(coords - np.round(coords)) < 1e-6, np.round(coords),
-                coords)
+            whole = np.round(coords)
+            coords = np.where(abs(coords - whole) < 1e-6, whole, coords)
             out = resample_axis(
                 out, coords, axis, order, outside='constant', cval=cval)
         return volume.with_array(out, dst)
@@ -775,13 +772,7 @@ def resample_to_geometry(volume: Volume,
     source = volume.array if order == 0 else volume.array.astype(np.float32)
     return volume.with_array(
         ndimage.affine_transform(
-            source,
-            linear,
-            offset=offset,
-            output_shape=dst_shape,
-            order=order,
-            mode='constant',
-            cval=cval), dst)
+            source, linear, offset, dst_shape, order=order, cval=cval), dst)
 
 
 def save_prediction_nifti(pred: Volume,
