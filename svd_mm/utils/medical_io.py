@@ -12,16 +12,11 @@ those of :mod:`~svd_mm.utils.volume_io`. :func:`read_volume` gives float32
 arrays, for CT in Hounsfield units (DICOM ``RescaleSlope`` /
 ``RescaleIntercept`` applied).
 
-Formats read by :func:`read_volume`:
-
-- NIfTI (``.nii``, ``.nii.gz``) through
-  :func:`svd_mm.utils.volume_io.read_nifti` (nibabel, the reader of the
-  training pipelines, so that inference sees the arrays training saw);
-- NRRD (``.nrrd``, ``.nhdr``) and MetaImage (``.mhd`` + data file, ``.mha``)
-  through SimpleITK;
-- a DICOM series (a folder, or one slice file) through SimpleITK's GDCM:
-  uncompressed, big-endian, RLE, JPEG lossless, JPEG-LS and JPEG 2000
-  (see :func:`read_dicom_series`).
+:func:`read_volume` reads NIfTI with nibabel
+(:func:`~svd_mm.utils.volume_io.read_nifti`, the reader of the training
+pipelines, so that inference sees the arrays training saw), NRRD and
+MetaImage with SimpleITK and a DICOM series with SimpleITK's GDCM
+(:func:`read_dicom_series`); :data:`SUPPORTED_FORMATS` lists the suffixes.
 
 Masks are written as NIfTI with the input's affine (:func:`write_mask`), so
 that they overlay the input in any viewer, whatever its format was.
@@ -249,19 +244,17 @@ def _series_files(folder: str,
     if not series:
         note = f' (skipped: {", ".join(skipped[:5])})' if skipped else ''
         raise ValueError(f'{folder} holds no DICOM image files{note}')
-    if series_uid is not None:
-        if series_uid not in series:
-            raise ValueError(f'{folder} holds no series {series_uid}; its '
-                             f'series are {sorted(series)}')
-        return series[series_uid], skipped
-    if len(series) > 1:
+    if series_uid is None and len(series) > 1:
         listing = '; '.join(f'{uid} ({len(files)} files)'
                             for uid, files in sorted(series.items()))
         raise ValueError(
             f'DICOM folder {folder} mixes {len(series)} series: {listing}. '
             'Put each series in its own folder or choose one with '
             'series_uid (tools/infer.py --series-uid)')
-    return next(iter(series.values())), skipped
+    if series_uid is not None and series_uid not in series:
+        raise ValueError(f'{folder} holds no series {series_uid}; its '
+                         f'series are {sorted(series)}')
+    return series[series_uid or next(iter(series))], skipped
 
 
 def _check_slices(path: str, headers: List[sitk.ImageFileReader],

@@ -573,28 +573,26 @@ def resample_axis(array: np.ndarray,
         return array.copy()  # every position is its voxel: nothing to do
     out = np.empty(array.shape[:axis] + (len(positions), ) +
                    array.shape[axis + 1:], dtype=dtype)
-    index = [slice(None)] * array.ndim
+    # views with the resampled axis first
+    source, target = np.moveaxis(array, axis, 0), np.moveaxis(out, axis, 0)
     clamped = np.clip(positions, 0, size - 1)
     for start in range(0, len(positions), chunk_size):
         pos = clamped[start:start + chunk_size]
         if order == 0:
-            values = np.take(array, np.floor(pos + 0.5).astype(np.int64),
-                             axis=axis)
+            values = source[np.floor(pos + 0.5).astype(np.int64)]
             if value_fn is not None:
                 values = value_fn(values)
         else:
             lower, upper, weight = interpolation_weights(pos)
-            first, second = (np.take(array, idx, axis=axis).astype(
-                np.float32, copy=False) for idx in (lower, upper))
+            first, second = (source[idx].astype(np.float32, copy=False)
+                             for idx in (lower, upper))
             if value_fn is not None:
                 first, second = value_fn(first), value_fn(second)
-            values = blend(first, second, weight, axis)
-        index[axis] = slice(start, start + len(pos))
-        out[tuple(index)] = values if values.dtype == dtype else _cast(
-            values, dtype)
+            values = blend(first, second, weight)
+        target[start:start + len(pos)] = values if values.dtype == dtype \
+            else _cast(values, dtype)
     if outside == 'constant':
-        index[axis] = (positions < -0.5) | (positions > size - 0.5)
-        out[tuple(index)] = cval
+        target[(positions < -0.5) | (positions > size - 0.5)] = cval
     return out
 
 
