@@ -23,6 +23,7 @@ that they overlay the input in any viewer, whatever its format was.
 """
 import os
 import os.path as osp
+import re
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
@@ -137,17 +138,13 @@ def read_volume(path: str,
 
 
 def _declares_spacing(path: str, fmt: str) -> bool:
-    """Whether the text header of a NRRD / MetaImage names a spacing key."""
+    """Whether the text header of a NRRD / MetaImage (up to a blank line
+    or ``ElementDataFile``) has a line starting with a spacing key."""
     with open(path, 'rb') as f:
         head = f.read(1 << 16).decode('latin-1')
-    keys = tuple(k.lower() for k in _SPACING_KEYS[fmt])
-    for line in head.splitlines():
-        if not line.strip() or line.startswith('ElementDataFile'):
-            break  # the end of the header
-        key = line.split(':' if fmt == 'nrrd' else '=')[0]
-        if key.strip().lower().startswith(keys):
-            return True
-    return False
+    head = re.split(r'^\s*$|^ElementDataFile', head, maxsplit=1, flags=re.M)[0]
+    keys = '|'.join(_SPACING_KEYS[fmt])
+    return re.search(rf'^\s*({keys})', head, flags=re.M | re.I) is not None
 
 
 def _from_sitk(image: sitk.Image, path: str, fmt: str, **meta) -> Volume:
