@@ -28,7 +28,7 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
-from nibabel.affines import from_matvec, voxel_sizes
+from nibabel.affines import from_matvec
 
 from .volume_io import (LPS_TO_RAS, NIFTI_SUFFIXES, Volume, _check_3d,
                         _writable, atomic_output, read_nifti, reading,
@@ -388,12 +388,10 @@ def write_volume(volume: Union[Volume, np.ndarray],
     if not path.lower().endswith(('.nrrd', '.mhd', '.mha')):
         raise ValueError(f'Cannot write {path}: use .nii, .nii.gz, .nrrd, '
                          '.mhd or .mha')
-    lps = volume.lps_affine
-    spacing = voxel_sizes(lps)
     image = sitk.GetImageFromArray(_writable(volume.array, dtype))
-    image.SetSpacing(spacing.tolist())
-    image.SetOrigin(lps[:3, 3].tolist())
-    image.SetDirection((lps[:3, :3] / spacing).ravel().tolist())
+    image.SetSpacing(volume.spacing[::-1])
+    image.SetOrigin(volume.lps_affine[:3, 3])
+    image.SetDirection(np.ravel(LPS_TO_RAS[:3, :3] @ volume.direction))
     with atomic_output(path) as tmp:
         sitk.WriteImage(image, tmp, useCompression=path.lower().endswith(
             '.nrrd'), compressionLevel=1)

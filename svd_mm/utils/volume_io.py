@@ -40,6 +40,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import nibabel as nib
@@ -119,10 +120,8 @@ def make_geometry(affine: ArrayLike, shape: Sequence[int]) -> Geometry:
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f'shape must be three positive ints (D, H, W), but '
                          f'got {shape}')
-    return dict(
-        affine=affine.tolist(),
-        shape=shape,
-        spacing=voxel_sizes(affine)[::-1].tolist())
+    return dict(affine=affine.tolist(), shape=shape,
+                spacing=voxel_sizes(affine)[::-1].tolist())
 
 
 def _grid(geometry: Geometry,
@@ -135,8 +134,8 @@ def _grid(geometry: Geometry,
         raise TypeError(f"{name} must be a dict with 'affine' and 'shape' "
                         f'(Volume.geometry), but got {str(geometry)[:200]}'
                         ) from e
-    geometry = make_geometry(check_affine(affine, f'{name} affine'), shape)
-    return np.asarray(geometry['affine']), tuple(geometry['shape'])
+    affine = check_affine(affine, f'{name} affine')
+    return affine, tuple(make_geometry(affine, shape)['shape'])
 
 
 def same_geometry(a: Geometry, b: Geometry, atol: float = 1e-3) -> bool:
@@ -615,12 +614,10 @@ def resample_slice_spacing(volume: Volume,
         spacing_z (float): New slice spacing in mm. Defaults to 1.
         order (int): 0 (nearest slice, for labels) or 1 (linear between
             the two nearest slices). Defaults to 1.
-        dtype (np.dtype, optional): Output dtype; float values are rounded
-            and clipped into integer dtypes. Defaults to None: float32 for
-            ``order=1``, the input dtype for ``order=0``.
-        value_fn (callable, optional): Applied to the source slices before
-            they are blended (e.g. an intensity window), see
+        dtype (np.dtype, optional): Output dtype, see
             :func:`resample_axis`. Defaults to None.
+        value_fn (callable, optional): Applied to the source slices before
+            they are blended, see :func:`resample_axis`. Defaults to None.
 
     Returns:
         Volume: The resampled volume.
@@ -667,13 +664,11 @@ def preprocess_ct_image(image: Volume,
     Returns:
         Volume: uint8 (D', H, W) volume.
     """
-    def value_fn(values):
-        return window_intensity(values, window)
-
     if spacing_z is None:
-        return image.with_array(_cast(value_fn(image.array), np.uint8))
+        spacing_z = image.spacing[0]  # the window only
     return resample_slice_spacing(
-        image, spacing_z, dtype=np.uint8, value_fn=value_fn)
+        image, spacing_z, dtype=np.uint8,
+        value_fn=partial(window_intensity, window=window))
 
 
 def preprocess_label(label: Volume,
