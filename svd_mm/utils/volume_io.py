@@ -343,20 +343,19 @@ def check_finite_voxels(array: np.ndarray, path: str,
     return array
 
 
-def _check_3d(data: np.ndarray, path: str,
-              check_finite: bool = True) -> np.ndarray:
+def _check_3d(data: np.ndarray, path: str) -> np.ndarray:
     """The (i, j, k, ...) voxels read from ``path`` without their trailing
-    axes of size 1, checked to be a 3D volume (of finite values)."""
+    axes of size 1, checked to be a 3D volume of finite values."""
     shape = data.shape
     while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
     if data.ndim != 3 or 0 in data.shape:
         raise ValueError(f'{path} holds an array of shape {shape}; expected '
                          'a 3D volume (i, j, k) without empty axes')
-    return check_finite_voxels(data, path) if check_finite else data
+    return check_finite_voxels(data, path)
 
 
-def read_nifti(path: str, check_finite: bool = True) -> Volume:
+def read_nifti(path: str) -> Volume:
     """Read a 3D NIfTI file as a (D, H, W) :class:`Volume`.
 
     The data are read with nibabel's ``dataobj`` (the header's
@@ -366,8 +365,6 @@ def read_nifti(path: str, check_finite: bool = True) -> Volume:
 
     Args:
         path (str): A ``.nii`` or ``.nii.gz`` file.
-        check_finite (bool): Whether to reject NaN / inf voxels.
-            Defaults to True.
 
     Returns:
         Volume: The C-contiguous (D, H, W) array (the stored dtype) and the
@@ -376,13 +373,12 @@ def read_nifti(path: str, check_finite: bool = True) -> Volume:
     Raises:
         FileNotFoundError: If ``path`` does not exist.
         ValueError: If the file is empty, not a NIfTI image, not 3D, has an
-            axis of size 0 or (with ``check_finite``) non-finite voxels. The
-            message names the file.
+            axis of size 0 or non-finite voxels. The message names the file.
     """
     img = load_nifti_image(path)
     with reading(path):
         data = np.asanyarray(img.dataobj)
-    data = _check_3d(data, path, check_finite)
+    data = _check_3d(data, path)
     # always a copy: the data may be a memory map of the file, which must
     # not outlive this call (the file may be overwritten later)
     return Volume(np.array(data.transpose(2, 1, 0), order='C'), img.affine,
@@ -432,16 +428,14 @@ def write_nifti(volume: Volume,
 
 
 def window_intensity(image: np.ndarray,
-                     window: Sequence[float] = LITS_HU_WINDOW,
-                     max_value: float = 255.) -> np.ndarray:
-    """Clip intensities to a window and map it linearly onto
-    ``[0, max_value]``, in float32.
+                     window: Sequence[float] = LITS_HU_WINDOW) -> np.ndarray:
+    """Clip intensities to a window and map it linearly onto [0, 255], in
+    float32.
 
     Args:
         image (np.ndarray): Intensities, e.g. CT in HU.
         window (Sequence[float]): (low, high). Defaults to (-200, 250), the
             liver window of LiTS (centre 25, width 450).
-        max_value (float): Value of ``high``. Defaults to 255.
 
     Returns:
         np.ndarray: float32 array of the shape of ``image``.
@@ -457,7 +451,7 @@ def window_intensity(image: np.ndarray,
                          f'{tuple(window)}')
     out = np.clip(np.asarray(image, dtype=np.float32), low, high)
     out -= np.float32(low)
-    out *= np.float32(max_value / (high - low))
+    out *= np.float32(255. / (high - low))
     return out
 
 
@@ -770,9 +764,9 @@ def resample_to_geometry(volume: Volume,
 
 def save_prediction_nifti(pred: Volume,
                           path: str,
-                          original_geometry: Optional[Geometry] = None,
-                          dtype: np.dtype = np.uint8) -> Volume:
-    """Write a label prediction as NIfTI, on the original grid.
+                          original_geometry: Optional[Geometry] = None
+                          ) -> Volume:
+    """Write a label prediction as uint8 NIfTI, on the original grid.
 
     The prediction, made on its own grid (e.g. the 1 mm slices of a
     prepared LiTS volume), is resampled with the nearest voxel onto
@@ -785,7 +779,6 @@ def save_prediction_nifti(pred: Volume,
         path (str): Output ``.nii`` / ``.nii.gz`` file.
         original_geometry (dict, optional): Grid to write on. Defaults to
             None (that of ``pred``).
-        dtype (np.dtype): dtype written. Defaults to np.uint8.
 
     Returns:
         Volume: The labels written, on the original grid.
@@ -793,6 +786,6 @@ def save_prediction_nifti(pred: Volume,
     if original_geometry is not None and not same_geometry(
             pred.geometry, original_geometry, atol=1e-6):
         pred = resample_to_geometry(pred, original_geometry, order=0)
-    out = pred.with_array(pred.array.astype(dtype, copy=False))
+    out = pred.with_array(pred.array.astype(np.uint8, copy=False))
     write_nifti(out, path)
     return out
