@@ -134,17 +134,13 @@ def _numpy_globals() -> List[SafeGlobal]:
         legacy = f'numpy.core.multiarray.{func.__name__}'
         if f'{func.__module__}.{func.__name__}' != legacy:
             entries.append((func, legacy))
-    entries += [
-        type(np.dtype(name)) for name in ('float64', 'float32', 'int64')
-    ]
-    return entries
+    dtypes = ('float64', 'float32', 'int64')
+    return entries + [type(np.dtype(name)) for name in dtypes]
 
 
 SAFE_CHECKPOINT_GLOBALS: Tuple[SafeGlobal, ...] = (
-    HistoryBuffer,
-    (_history_buffer_getattr, 'builtins.getattr'),
-    *_numpy_globals(),
-)
+    HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'),
+    *_numpy_globals())
 
 
 def _torch_reason(message: str) -> str:

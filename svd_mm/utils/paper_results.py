@@ -65,10 +65,7 @@ def load_model_index(root: Optional[str] = None) -> Dict[str, dict]:
         with the key ``Metafile`` added (the metafile's path).
     """
     root = root or repo_root()
-    index_file = osp.join(root, 'model-index.yml')
-    if not osp.isfile(index_file):
-        raise FileNotFoundError(f'{index_file} does not exist')
-    with open(index_file, encoding='utf-8') as f:
+    with open(osp.join(root, 'model-index.yml'), encoding='utf-8') as f:
         imports = yaml.safe_load(f)['Import']
     models = {}
     for rel in imports:
@@ -121,11 +118,9 @@ def paper_metrics(entry: dict) -> Dict[str, dict]:
             key, scale = METRIC_KEYS[name]
             p = result['p-value'] if name == p_metric else None
             out[key] = dict(
-                name=name,
-                value=float(value),
+                name=name, value=float(value),
                 std=None if name not in stds else float(stds[name]),
-                p=None if p is None else float(p),
-                scale=scale,
+                p=None if p is None else float(p), scale=scale,
                 digits=_DIGITS.get(name, 2))
     return out
 

@@ -257,8 +257,8 @@ def reading(path: str) -> Iterator[None]:
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        ValueError: Otherwise, with the error's type and gist (SimpleITK's
-            many-line messages from their first ``ERROR`` line on).
+        ValueError: Otherwise, with the error's type and gist (of
+            SimpleITK's many lines, those from the first ``ERROR`` on).
     """
     try:
         yield
@@ -280,10 +280,9 @@ def reading(path: str) -> Iterator[None]:
 def atomic_output(path: str) -> Iterator[str]:
     """A temporary path to write ``path`` to, in a new folder beside it.
 
-    When the block ends, every file written into that folder (e.g. a
-    MetaImage header and its data file) is moved beside ``path``, ``path``
-    itself last; on an error none is. The folder is removed either way, so
-    no half-written file is ever left under a final name.
+    When the block ends, the files written there (e.g. a MetaImage header
+    and its data file) are moved beside ``path``, ``path`` last; on an error
+    none is. So no half-written file ever has a final name.
 
     Args:
         path (str): The file to write; its folder is created.
