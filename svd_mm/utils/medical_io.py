@@ -86,19 +86,10 @@ def volume_stem(path: str) -> str:
     return name[:len(name) - len(_suffix(name)[1])]
 
 
-def _format_of(path: str) -> str:
-    if osp.isdir(path):
-        return 'dicom'
-    if _suffix(path)[0]:
-        return _suffix(path)[0]
-    with open(path, 'rb') as f:
-        preamble = f.read(132)
-    if preamble[128:132] == b'DICM':
-        return 'dicom'
-    raise ValueError(
-        f'Cannot tell the format of {path}: supported are NIfTI (.nii, '
-        '.nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mhd, .mha), a DICOM file '
-        '(.dcm or a "DICM" preamble) and a folder holding one DICOM series')
+def _is_dicom(file: str) -> bool:
+    """Whether a file has the DICOM preamble."""
+    with open(file, 'rb') as f:
+        return f.read(132)[128:] == b'DICM'
 
 
 def read_volume(path: str,
@@ -125,13 +116,18 @@ def read_volume(path: str,
             or a DICOM folder mixes series. The message names the file.
     """
     path = str(path)
-    fmt = _format_of(path)
+    fmt = 'dicom' if osp.isdir(path) else _suffix(path)[0]
+    if not fmt and not _is_dicom(path):
+        raise ValueError(
+            f'Cannot tell the format of {path}: supported are NIfTI (.nii, '
+            '.nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mhd, .mha), a DICOM '
+            'file (.dcm or a "DICM" preamble) and a folder of one series')
     if fmt == 'nifti':
         volume = read_nifti(path)
-    elif fmt == 'dicom':
-        volume = read_dicom_series(path, series_uid=series_uid)
-    else:
+    elif fmt in ('nrrd', 'mhd'):
         volume = _read_itk(path, fmt)
+    else:
+        volume = read_dicom_series(path, series_uid=series_uid)
     volume.meta.setdefault('stored_dtype', str(volume.array.dtype))
     volume.array = np.ascontiguousarray(volume.array, dtype=dtype)
     return volume
@@ -233,11 +229,10 @@ def _series_files(folder: str,
         n for n in os.listdir(folder) if n not in listed
         and not n.startswith('.') and osp.isfile(osp.join(folder, n)))
     for name in skipped:
-        with open(osp.join(folder, name), 'rb') as f:
-            if f.read(132)[128:] == b'DICM':
-                raise ValueError(
-                    f'Cannot read {osp.join(folder, name)}: a DICOM file in '
-                    'no readable series (truncated or corrupt?)')
+        if _is_dicom(osp.join(folder, name)):
+            raise ValueError(
+                f'Cannot read {osp.join(folder, name)}: a DICOM file in no '
+                'readable series (truncated or corrupt?)')
     if not series:
         note = f' (skipped: {", ".join(skipped[:5])})' if skipped else ''
         raise ValueError(f'{folder} holds no DICOM image files{note}')
