@@ -249,10 +249,10 @@ def _series_files(folder: str,
     return series[series_uid or next(iter(series))], skipped
 
 
-def _check_slices(path: str, headers: List[sitk.ImageFileReader],
-                  uniformity_tol: float) -> None:
+def _check_slices(path: str, headers: List[sitk.ImageFileReader]) -> None:
     """Refuse a series whose slices differ in size, orientation or pixel
-    spacing, share a position, or are not evenly spaced."""
+    spacing, share a position, or are not evenly spaced (gaps within 5 %
+    of their median)."""
     def grid(header):
         return (header.GetSize()[:2],
                 _tag(header, 'ImageOrientationPatient', 6),
@@ -279,7 +279,7 @@ def _check_slices(path: str, headers: List[sitk.ImageFileReader],
             f'{along[i]:.3f} mm; is the folder holding several acquisitions '
             'of the series?')
     median = float(np.median(gaps))
-    bad = np.abs(gaps - median) > uniformity_tol * median + 1e-3
+    bad = np.abs(gaps - median) > 0.05 * median + 1e-3
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(
@@ -288,9 +288,7 @@ def _check_slices(path: str, headers: List[sitk.ImageFileReader],
             f'{median:.3f} mm (missing slices?)')
 
 
-def read_dicom_series(path: str,
-                      series_uid: Optional[str] = None,
-                      uniformity_tol: float = 0.05) -> Volume:
+def read_dicom_series(path: str, series_uid: Optional[str] = None) -> Volume:
     """Read one DICOM series (a folder of slice files, or one slice file)
     with SimpleITK's GDCM, which decodes uncompressed, big-endian, RLE,
     JPEG lossless, JPEG-LS and JPEG 2000 pixel data.
@@ -306,16 +304,13 @@ def read_dicom_series(path: str,
       ``SpacingBetweenSlices``, else ``SliceThickness``.
     - Voxel values are ``pixels * RescaleSlope + RescaleIntercept``.
     - Slices must share size, orientation and pixel spacing, and lie evenly
-      spaced: gaps that differ from their median by more than
-      ``uniformity_tol`` (relative) are refused, since a missing slice would
-      distort the volume. Multi-frame files are refused.
+      spaced (a missing slice would distort the volume). Multi-frame files
+      are refused.
 
     Args:
         path (str): Folder of one series' files, or one DICOM file.
         series_uid (str, optional): The series to read from a folder holding
             several. Defaults to None.
-        uniformity_tol (float): Relative tolerance of the slice gaps.
-            Defaults to 0.05.
 
     Returns:
         Volume: (D, H, W) volume and its RAS affine; ``meta`` holds
@@ -331,7 +326,7 @@ def read_dicom_series(path: str,
     if int(_tag(first, 'NumberOfFrames') or 1) > 1:
         raise ValueError(f'{files[0]} is a multi-frame DICOM; only series '
                          'of single-frame slices are supported')
-    _check_slices(path, headers, uniformity_tol)
+    _check_slices(path, headers)
     reader = sitk.ImageSeriesReader()
     reader.SetImageIO('GDCMImageIO')
     reader.SetFileNames(files)

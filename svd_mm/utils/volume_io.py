@@ -26,12 +26,9 @@ Conventions:
   writes predictions back onto the original grid,
   :func:`save_prediction_nifti`) are built on it.
 
-The CT preprocessing of LiTS (:func:`preprocess_ct_image`,
-:func:`preprocess_label`) is called both by
-``tools/dataset_converters/prepare_lits.py`` and, for on-the-fly
-preprocessing of raw volumes, by
-:class:`~svd_mm.datasets.transforms.LoadVolumeNifti`, so that the two give
-the same arrays.
+The LiTS preprocessing (:func:`preprocess_ct_image`, :func:`preprocess_label`)
+serves both ``tools/dataset_converters/prepare_lits.py`` and
+:class:`~svd_mm.datasets.transforms.LoadVolumeNifti`: the same arrays.
 """
 import math
 import os
