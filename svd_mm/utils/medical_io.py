@@ -49,21 +49,15 @@ SUPPORTED_FORMATS = {
 
 #: Header keys that give the voxel spacing; a file without any is refused
 #: (ITK would assume 1 mm, which is rarely right for CT).
-_SPACING_KEYS = {
-    'nrrd': ('space directions', 'spacings'),
-    'mhd': ('ElementSpacing', 'ElementSize'),
-}
+_SPACING_KEYS = dict(nrrd=('space directions', 'spacings'),
+                     mhd=('ElementSpacing', 'ElementSize'))
 
 #: DICOM tags read from the slice headers (SimpleITK's "gggg|eeee" keys).
 _TAGS = dict(
-    SeriesInstanceUID='0020|000e',
-    ImagePositionPatient='0020|0032',
-    ImageOrientationPatient='0020|0037',
-    PixelSpacing='0028|0030',
-    NumberOfFrames='0028|0008',
-    Modality='0008|0060',
-    SliceThickness='0018|0050',
-    SpacingBetweenSlices='0018|0088')
+    SeriesInstanceUID='0020|000e', ImagePositionPatient='0020|0032',
+    ImageOrientationPatient='0020|0037', PixelSpacing='0028|0030',
+    NumberOfFrames='0028|0008', Modality='0008|0060',
+    SliceThickness='0018|0050', SpacingBetweenSlices='0018|0088')
 
 
 def _suffix(path: str) -> Tuple[str, str]:
@@ -155,8 +149,7 @@ def _from_sitk(image: sitk.Image, path: str, fmt: str, **meta) -> Volume:
     direction = np.reshape(image.GetDirection(), (dim, dim))[:3, :3]
     lps = from_matvec(direction * image.GetSpacing()[:3],
                       image.GetOrigin()[:3])
-    return Volume(array, LPS_TO_RAS @ lps, path, fmt,
-                  dict(stored_dtype=str(array.dtype), **meta))
+    return Volume(array, LPS_TO_RAS @ lps, path, fmt, meta)
 
 
 def _header(file: str, image_io: str = '') -> sitk.ImageFileReader:

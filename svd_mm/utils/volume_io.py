@@ -125,14 +125,11 @@ def _grid(geometry: Geometry,
           name: str = 'geometry') -> Tuple[np.ndarray, Tuple[int, ...]]:
     """The checked (affine, shape) of a geometry dict: the one place where
     the JSON form becomes a grid again."""
-    try:
-        affine, shape = geometry['affine'], geometry['shape']
-    except (KeyError, TypeError, IndexError) as e:
+    if not isinstance(geometry, dict) or {'affine', 'shape'} - set(geometry):
         raise TypeError(f"{name} must be a dict with 'affine' and 'shape' "
-                        f'(Volume.geometry), but got {str(geometry)[:200]}'
-                        ) from e
-    affine = check_affine(affine, f'{name} affine')
-    return affine, tuple(make_geometry(affine, shape)['shape'])
+                        f'(Volume.geometry), but got {str(geometry)[:200]}')
+    affine = check_affine(geometry['affine'], f'{name} affine')
+    return affine, tuple(make_geometry(affine, geometry['shape'])['shape'])
 
 
 def same_geometry(a: Geometry, b: Geometry, atol: float = 1e-3) -> bool:
