@@ -164,11 +164,9 @@ def _unsafe_globals(filename: str, message: str) -> List[str]:
 
 def load_from_local_safe(filename: str,
                          map_location: Optional[Any] = None) -> Any:
-    """Load a local checkpoint with ``torch.load(weights_only=True)``.
-
-    Registered by :func:`register_safe_checkpoint_types` as the local-file
-    scheme of :class:`mmengine.runner.CheckpointLoader`, in place of
-    mmengine's ``load_from_local``.
+    """Load a local checkpoint with ``torch.load(weights_only=True)``: the
+    local-file scheme of :class:`mmengine.runner.CheckpointLoader` once
+    :func:`register_safe_checkpoint_types` has run.
 
     Args:
         filename (str): Path of the checkpoint; ``~`` is expanded.

@@ -2,14 +2,10 @@
 one :class:`Volume`, and write volumes and masks back in its geometry.
 
 :class:`Volume` is :class:`svd_mm.utils.volume_io.Volume` (re-exported
-here), the one volume type of svd_mm, so a volume read here goes straight
-into the preprocessing and resampling functions of
-:mod:`~svd_mm.utils.volume_io`.
-
-The array layout ((D, H, W) = (k, j, i)) and the RAS affine (LPS, as ITK
-reads NRRD, MetaImage and DICOM, converted with :data:`LPS_TO_RAS`) are
-those of :mod:`~svd_mm.utils.volume_io`. :func:`read_volume` gives float32
-arrays, for CT in Hounsfield units (DICOM ``RescaleSlope`` /
+here), so a volume read here goes straight into the preprocessing and
+resampling of :mod:`~svd_mm.utils.volume_io`, whose conventions it follows
+(ITK's LPS geometry converted with :data:`LPS_TO_RAS`). :func:`read_volume`
+gives float32 arrays, for CT in Hounsfield units (DICOM ``RescaleSlope`` /
 ``RescaleIntercept`` applied).
 
 :func:`read_volume` reads NIfTI with nibabel
@@ -170,9 +166,8 @@ def _read_itk(path: str, fmt: str) -> Volume:
     (e.g. ``scanner-xyz``) and files without a spacing are refused.
     """
     reader = _header(path)
-    space = (reader.GetMetaData('NRRD_space')
-             if reader.HasMetaDataKey('NRRD_space') else None)
-    if space not in (None, 'left-posterior-superior'):
+    space = _tag(reader, 'NRRD_space')
+    if space not in ('', 'left-posterior-superior'):
         raise ValueError(f'{path}: NRRD space {space!r} is not supported; '
                          'supported are right-anterior-superior, '
                          'left-anterior-superior and left-posterior-superior')
@@ -188,9 +183,9 @@ def _read_itk(path: str, fmt: str) -> Volume:
 
 def _tag(header: sitk.ImageFileReader, name: str,
          count: int = 0) -> Union[str, np.ndarray]:
-    """A DICOM tag of a header by its keyword: text ('' if missing) or
-    ``count`` > 0 numbers, which must be there (they give the geometry)."""
-    file, tag = header.GetFileName(), _TAGS[name]
+    """A DICOM tag of a header by its keyword (other keys as they are):
+    text ('' if missing) or ``count`` > 0 numbers, which must be there."""
+    file, tag = header.GetFileName(), _TAGS.get(name, name)
     if not header.HasMetaDataKey(tag):
         if not count:
             return ''
@@ -310,10 +305,8 @@ def read_dicom_series(path: str, series_uid: Optional[str] = None) -> Volume:
         ``series_uid``, ``modality``, ``num_files`` and ``skipped``
         (non-DICOM files).
     """
-    if osp.isdir(path):
-        files, skipped = _series_files(path, series_uid)
-    else:
-        files, skipped = [path], []
+    files, skipped = _series_files(path, series_uid) if osp.isdir(path) \
+        else ([path], [])
     headers = [_header(file, 'GDCMImageIO') for file in files]
     first = headers[0]
     if int(_tag(first, 'NumberOfFrames') or 1) > 1:

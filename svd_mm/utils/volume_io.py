@@ -710,12 +710,9 @@ def resample_to_geometry(volume: Volume,
     """Resample a volume from its grid onto another one.
 
     Each voxel of the destination grid takes the value of the source at the
-    same world position, through the two affines: nearest voxel
-    (``order=0``, for labels) or linear interpolation (``order=1``).
-    Destination voxels more than half a voxel outside the source grid get
-    ``cval``. When the two grids are axis-aligned with each other (a
-    diagonal voxel-to-voxel map, as between a volume and its resampled
-    version) this is done axis by axis; otherwise with
+    same world position, through the two affines. Grids axis-aligned with
+    each other (as a volume and its resampled version) are mapped axis by
+    axis (:func:`resample_axis`), others with
     ``scipy.ndimage.affine_transform``.
 
     Args:
@@ -723,8 +720,10 @@ def resample_to_geometry(volume: Volume,
         geometry (dict): The grid to resample onto (e.g. the
             :attr:`Volume.geometry` of the raw volume, or the one kept in a
             meta json).
-        order (int): 0 or 1. Defaults to 0.
-        cval (float): Value outside the source grid. Defaults to 0.
+        order (int): 0 (nearest voxel, for labels) or 1 (linear).
+            Defaults to 0.
+        cval (float): Value of destination voxels more than half a voxel
+            outside the source grid. Defaults to 0.
 
     Returns:
         Volume: The volume on ``geometry``; the dtype of ``volume.array``
