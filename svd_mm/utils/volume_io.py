@@ -176,9 +176,8 @@ class Volume:
         self.array = np.asarray(self.array)
         source = self.source or '<memory>'
         if self.array.ndim != 3 or 0 in self.array.shape:
-            raise ValueError(
-                f'Volume needs a non-empty (D, H, W) array, but got shape '
-                f'{self.array.shape} from {source}')
+            raise ValueError(f'Volume needs a non-empty (D, H, W) array, but '
+                             f'got shape {self.array.shape} from {source}')
         self.affine = check_affine(self.affine, f'{source}: Volume affine')
 
     @property
