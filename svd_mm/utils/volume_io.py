@@ -242,8 +242,8 @@ class Volume:
 
 @contextmanager
 def reading(path: str) -> Iterator[None]:
-    """Turn an error of a file reader in the block into one naming
-    ``path``: the one error wrapper of the nibabel and SimpleITK readers.
+    """Turn a reader's error in the block (not a MemoryError) into one
+    naming ``path``: the error wrapper of the nibabel and SimpleITK readers.
 
     Args:
         path (str): The file or folder being read.
@@ -255,7 +255,7 @@ def reading(path: str) -> Iterator[None]:
     """
     try:
         yield
-    except FileNotFoundError:
+    except (FileNotFoundError, MemoryError):
         raise
     except Exception as e:
         if not osp.exists(path):
