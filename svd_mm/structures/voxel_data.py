@@ -124,6 +124,5 @@ class VoxelData(PixelData):
     def shape(self) -> Optional[Tuple[int, int, int]]:
         """tuple[int] | None: (D, H, W) of the fields, None if there are
         none."""
-        if len(self._data_fields) > 0:
-            return tuple(self.values()[0].shape[-3:])
-        return None
+        return tuple(self.values()[0].shape[-3:]) if self._data_fields \
+            else None
