@@ -70,13 +70,13 @@ class VoxelData(PixelData):
                 f'or (D, H, W), but got shape {tuple(value.shape)} '
                 f'({value.ndim} dims)')
         shape = self.shape
-        if shape is not None and tuple(value.shape[-3:]) != shape:
-            # replacing the only field may change the shape
-            if not (len(self._data_fields) == 1 and name in self._data_fields):
-                raise ValueError(
-                    f'{type(self).__name__}.{name} of shape '
-                    f'{tuple(value.shape)} does not match the (D, H, W) = '
-                    f'{shape} of the other fields {sorted(self.keys())}')
+        # replacing the only field may change the shape
+        if shape not in (None, tuple(value.shape[-3:])) and \
+                self._data_fields != {name}:
+            raise ValueError(
+                f'{type(self).__name__}.{name} of shape {tuple(value.shape)} '
+                f'does not match the (D, H, W) = {shape} of the other fields '
+                f'{sorted(self.keys())}')
         BaseDataElement.__setattr__(self, name, value)
 
     def __getitem__(
@@ -117,15 +117,12 @@ class VoxelData(PixelData):
                 raise TypeError(
                     f'{type(self).__name__} indices must be int or slice, '
                     f'but got {type(index).__name__}')
-        new_data = self.__class__(metainfo=self.metainfo)
-        for key, value in self.items():
-            setattr(new_data, key, value[tuple(slices)])
-        return new_data
+        return self.__class__(metainfo=self.metainfo, **{
+            key: value[tuple(slices)] for key, value in self.items()})
 
     @property
     def shape(self) -> Optional[Tuple[int, int, int]]:
         """tuple[int] | None: (D, H, W) of the fields, None if there are
         none."""
-        if len(self._data_fields) > 0:
-            return tuple(self.values()[0].shape[-3:])
-        return None
+        return tuple(self.values()[0].shape[-3:]) if self._data_fields \
+            else None

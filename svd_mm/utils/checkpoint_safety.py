@@ -9,64 +9,47 @@ is not an option: unpickling a file from an unknown source can then run any
 code.
 
 :func:`register_safe_checkpoint_types` (called by ``import svd_mm``) instead
-allow-lists exactly the globals that mmengine's ``Runner`` writes. They were
-found by training a small ``Runner`` (SGD/AdamW, LinearLR, CosineAnnealingLR,
+allow-lists exactly the globals that mmengine's ``Runner`` writes, found by
+training a small ``Runner`` (SGD/AdamW, LinearLR, CosineAnnealingLR,
 MultiStepLR, PolyLR, gradient clipping, ``EMAHook``, ``save_best``) and
-listing :func:`torch.serialization.get_unsafe_globals_in_checkpoint` of the
-saved files (numpy 2.3):
+listing :func:`torch.serialization.get_unsafe_globals_in_checkpoint` of its
+files (numpy 2.3): ``HistoryBuffer`` (``message_hub.log_scalars``); numpy's
+``ndarray``, ``dtype`` and ``_reconstruct`` (the buffers' histories) and
+``scalar`` (``eta``, ``best_score``); the dtype classes ``Float64DType``,
+``Float32DType`` and ``Int64DType`` (set up with ``BUILD``, so torch's scan
+misses them, but loading needs them); and ``builtins.getattr``, with which
+``HistoryBuffer`` pickles its statistics ``min``, ``max``, ``current`` and
+``mean``.
 
-- ``mmengine.logging.history_buffer.HistoryBuffer``: the values of
-  ``message_hub.log_scalars``;
-- ``numpy.ndarray``, ``numpy.dtype`` and ``numpy._core.multiarray.
-  _reconstruct``: the log and count histories of each ``HistoryBuffer``;
-- ``numpy._core.multiarray.scalar``: numpy scalars in
-  ``message_hub.runtime_info`` (``eta``, ``best_score``);
-- ``numpy.dtypes.Float64DType``, ``Float32DType`` and ``Int64DType``: the
-  dtypes of those arrays and scalars (float32 when a metric returns
-  ``np.float32``). They are set up with ``BUILD``, so torch's scan does not
-  list them, but loading needs them;
-- ``builtins.getattr``: ``HistoryBuffer`` pickles its statistics ``min``,
-  ``max``, ``current`` and ``mean`` as ``getattr(HistoryBuffer, name)``.
+``builtins.getattr`` itself is *not* allow-listed (it would let a file read
+any attribute of any allow-listed object): the name is mapped to
+:func:`_history_buffer_getattr`, which returns only those four methods. The
+numpy helpers are also registered under their numpy 1.x names
+(``numpy.core.multiarray.*``), so checkpoints written with numpy < 2 load
+too. Nothing else is added: a scheduler that pickles itself (e.g.
+mmengine's ``OneCycleParamScheduler``, whose state holds a bound method) or
+a checkpoint with other Python objects is refused.
 
-``builtins.getattr`` itself is *not* allow-listed: it would let a file read
-any attribute of any allow-listed object. The name is mapped to
-:func:`_history_buffer_getattr`, which only returns those four
-``HistoryBuffer`` methods and refuses everything else. The numpy helpers are
-also registered under their numpy 1.x names (``numpy.core.multiarray.*``),
-so checkpoints written with numpy < 2 load too; these aliases point to the
-same functions. Nothing else is added: a scheduler that pickles itself (e.g.
-mmengine's ``OneCycleParamScheduler``, whose state holds a bound method) or a
-checkpoint with other Python objects is refused.
+The weights released with SVD-Net (mmcls 0.x) and MP3D (mmdet 2.x), saved
+by mmcv 1.x, need nothing more: their ``meta`` is text, numbers, tuples of
+str and at most numpy scalars (``best_score``), covered above; a file that
+pickles a config object instead of its text is refused.
 
-The weights released with SVD-Net (mmcls 0.x) and MP3D (mmdet 2.x) were
-saved by mmcv 1.x: their ``meta`` holds the config as text
-(``cfg.pretty_text``), versions, time, environment info, class names (a
-tuple of str), epoch and iteration counts, ``hook_msgs`` and the fp16 loss
-scaler's floats, all of which torch loads without any allow-list entry.
-The only other objects such a file may pickle are numpy scalars (an
-evaluation hook's ``best_score``), which need ``numpy._core.multiarray.
-scalar`` (``numpy.core...`` under numpy 1.x) and ``numpy.dtype``, both
-listed above. So nothing is added for them; a file that pickles a config
-object instead of its text is refused.
-
-The refusal itself is made readable: the local-file loader of mmengine's
-:class:`~mmengine.runner.CheckpointLoader` (used by ``Runner.resume``,
-``load_from``, ``mmengine.runner.load_checkpoint`` and ``init_cfg=dict(
-type='Pretrained')``) is replaced by :func:`load_from_local_safe`, which
-raises :class:`UnsafeCheckpointError` naming the file and the offending
-globals.
+:func:`load_from_local_safe` replaces the local-file loader of mmengine's
+:class:`~mmengine.runner.CheckpointLoader`, so that a refusal names the file
+and the offending globals (:class:`UnsafeCheckpointError`).
 """
-import os
 import os.path as osp
 import pickle
 import re
-import tempfile
 from typing import Any, Callable, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
+
+from .volume_io import atomic_output
 
 __all__ = [
     'UnsafeCheckpointError', 'SAFE_CHECKPOINT_GLOBALS',
@@ -151,17 +134,13 @@ def _numpy_globals() -> List[SafeGlobal]:
         legacy = f'numpy.core.multiarray.{func.__name__}'
         if f'{func.__module__}.{func.__name__}' != legacy:
             entries.append((func, legacy))
-    entries += [
-        type(np.dtype(name)) for name in ('float64', 'float32', 'int64')
-    ]
-    return entries
+    dtypes = ('float64', 'float32', 'int64')
+    return entries + [type(np.dtype(name)) for name in dtypes]
 
 
 SAFE_CHECKPOINT_GLOBALS: Tuple[SafeGlobal, ...] = (
-    HistoryBuffer,
-    (_history_buffer_getattr, 'builtins.getattr'),
-    *_numpy_globals(),
-)
+    HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'),
+    *_numpy_globals())
 
 
 def _torch_reason(message: str) -> str:
@@ -185,11 +164,9 @@ def _unsafe_globals(filename: str, message: str) -> List[str]:
 
 def load_from_local_safe(filename: str,
                          map_location: Optional[Any] = None) -> Any:
-    """Load a local checkpoint with ``torch.load(weights_only=True)``.
-
-    Registered by :func:`register_safe_checkpoint_types` as the local-file
-    scheme of :class:`mmengine.runner.CheckpointLoader`, in place of
-    mmengine's ``load_from_local``.
+    """Load a local checkpoint with ``torch.load(weights_only=True)``: the
+    local-file scheme of :class:`mmengine.runner.CheckpointLoader` once
+    :func:`register_safe_checkpoint_types` has run.
 
     Args:
         filename (str): Path of the checkpoint; ``~`` is expanded.
@@ -236,7 +213,8 @@ def save_checkpoint_atomic(obj: Any,
                            dst: str,
                            check: Optional[Callable[[str], None]] = None
                            ) -> None:
-    """``torch.save`` ``obj`` to ``dst`` through a temporary file beside it.
+    """``torch.save`` ``obj`` to ``dst`` through a temporary file beside it
+    (:func:`~svd_mm.utils.volume_io.atomic_output`).
 
     The file appears under its name only once it is complete and, with
     ``check``, once ``check(temporary path)`` has returned; on any error
@@ -249,16 +227,7 @@ def save_checkpoint_atomic(obj: Any,
             the rename, e.g. to load it into the target model. Defaults to
             None.
     """
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{osp.basename(dst)}.', suffix='.tmp', dir=folder)
-    os.close(fd)
-    try:
+    with atomic_output(dst) as tmp:
         torch.save(obj, tmp)
         if check is not None:
             check(tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)

@@ -2,60 +2,42 @@
 one :class:`Volume`, and write volumes and masks back in its geometry.
 
 :class:`Volume` is :class:`svd_mm.utils.volume_io.Volume` (re-exported
-here), the one volume type of svd_mm, so a volume read here goes straight
-into the preprocessing and resampling functions of
-:mod:`~svd_mm.utils.volume_io`. Conventions:
+here), so a volume read here goes straight into the preprocessing and
+resampling of :mod:`~svd_mm.utils.volume_io`, whose conventions it follows
+(ITK's LPS geometry converted with :data:`LPS_TO_RAS`). :func:`read_volume`
+gives float32 arrays, for CT in Hounsfield units (DICOM ``RescaleSlope`` /
+``RescaleIntercept`` applied).
 
-- **Array.** ``array`` is (D, H, W) = (z, y, x) = (k, j, i) float32: the
-  slice axis first and the in-plane column index ``i`` last (the layout of
-  ``SimpleITK.GetArrayFromImage``). For CT the values are Hounsfield units
-  (DICOM ``RescaleSlope`` / ``RescaleIntercept`` applied).
-- **World coordinates: RAS.** ``affine`` maps the voxel index
-  (i, j, k, 1) = (w, h, d, 1) to **RAS+** millimetres (x grows towards the
-  patient's right, y towards anterior, z towards superior), as nibabel's
-  NIfTI affine does. ITK (hence NRRD, MetaImage and DICOM as SimpleITK reads
-  them) works in LPS+, the DICOM patient coordinate system; the two are
-  converted with ``ras = LPS_TO_RAS @ lps``, ``LPS_TO_RAS = diag(-1, -1, 1,
-  1)`` (its own inverse); :attr:`Volume.lps_affine` gives the LPS affine.
-- **Spacing, origin, direction** are derived from the affine, so they can
-  never disagree with it: ``spacing`` (D, H, W) in mm are the lengths of
-  the affine's columns k, j, i; ``origin`` is the RAS position of the centre
-  of voxel (0, 0, 0); ``direction`` is the (3, 3) matrix of unit column
-  vectors of the axes i, j, k in RAS.
-
-Formats read by :func:`read_volume`:
-
-- NIfTI (``.nii``, ``.nii.gz``) through
-  :func:`svd_mm.utils.volume_io.read_nifti` (nibabel, the reader of the
-  training pipelines, so that inference sees the arrays training saw);
-- NRRD (``.nrrd``, ``.nhdr``) and MetaImage (``.mhd`` + data file, ``.mha``)
-  through SimpleITK;
-- a DICOM series (a folder, or one slice file) through SimpleITK's GDCM:
-  uncompressed, big-endian, RLE, JPEG lossless, JPEG-LS and JPEG 2000
-  (see :func:`read_dicom_series`).
+:func:`read_volume` reads NIfTI with nibabel
+(:func:`~svd_mm.utils.volume_io.read_nifti`, the reader of the training
+pipelines, so that inference sees the arrays training saw), NRRD and
+MetaImage with SimpleITK and a DICOM series with SimpleITK's GDCM
+(:func:`read_dicom_series`); :data:`SUPPORTED_FORMATS` lists the suffixes.
 
 Masks are written as NIfTI with the input's affine (:func:`write_mask`), so
 that they overlay the input in any viewer, whatever its format was.
 """
 import os
 import os.path as osp
-import shutil
-import tempfile
+import re
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
+from nibabel.affines import from_matvec
 
-from .volume_io import LPS_TO_RAS, Volume, read_nifti, write_nifti
+from .volume_io import (LPS_TO_RAS, NIFTI_SUFFIXES, Volume, _check_3d,
+                        _writable, atomic_output, read_nifti, reading,
+                        write_nifti)
 
 __all__ = [
-    'Volume', 'LPS_TO_RAS', 'read_volume', 'read_itk', 'read_dicom_series',
+    'Volume', 'LPS_TO_RAS', 'read_volume', 'read_dicom_series',
     'write_volume', 'write_mask', 'volume_stem', 'SUPPORTED_FORMATS'
 ]
 
 #: File suffixes of each format (a folder is a DICOM series).
 SUPPORTED_FORMATS = {
-    'nifti': ('.nii', '.nii.gz'),
+    'nifti': NIFTI_SUFFIXES,
     'nrrd': ('.nrrd', '.nhdr'),
     'mhd': ('.mhd', '.mha'),
     'dicom': ('.dcm', '<folder>'),
@@ -63,27 +45,24 @@ SUPPORTED_FORMATS = {
 
 #: Header keys that give the voxel spacing; a file without any is refused
 #: (ITK would assume 1 mm, which is rarely right for CT).
-_SPACING_KEYS = {
-    'nrrd': ('space directions', 'spacings'),
-    'mhd': ('ElementSpacing', 'ElementSize'),
-}
+_SPACING_KEYS = dict(nrrd=('space directions', 'spacings'),
+                     mhd=('ElementSpacing', 'ElementSize'))
 
 #: DICOM tags read from the slice headers (SimpleITK's "gggg|eeee" keys).
 _TAGS = dict(
-    uid='0020|000e',
-    position='0020|0032',
-    orientation='0020|0037',
-    pixel_spacing='0028|0030',
-    frames='0028|0008',
-    modality='0008|0060',
-    thickness='0018|0050',
-    between='0018|0088')
+    SeriesInstanceUID='0020|000e', ImagePositionPatient='0020|0032',
+    ImageOrientationPatient='0020|0037', PixelSpacing='0028|0030',
+    NumberOfFrames='0028|0008', Modality='0008|0060',
+    SliceThickness='0018|0050', SpacingBetweenSlices='0018|0088')
 
 
-def _check_exists(path: str) -> None:
-    if not osp.exists(path):
-        raise FileNotFoundError(f'Volume file or folder {path} does not '
-                                'exist')
+def _suffix(path: str) -> Tuple[str, str]:
+    """The format of a file name and its suffix (('', '') if unknown)."""
+    for fmt, suffixes in SUPPORTED_FORMATS.items():
+        for suffix in suffixes:
+            if suffix.startswith('.') and path.lower().endswith(suffix):
+                return fmt, suffix
+    return '', ''
 
 
 def volume_stem(path: str) -> str:
@@ -93,30 +72,14 @@ def volume_stem(path: str) -> str:
         >>> volume_stem('/data/ct/case_7.nii.gz'), volume_stem('/dcm/ser1/')
         ('case_7', 'ser1')
     """
-    path = str(path).rstrip('/\\')
-    name = osp.basename(path)
-    for suffixes in SUPPORTED_FORMATS.values():
-        for suffix in suffixes:
-            if suffix.startswith('.') and name.lower().endswith(suffix):
-                return name[:-len(suffix)]
-    return name
+    name = osp.basename(str(path).rstrip('/\\'))
+    return name[:len(name) - len(_suffix(name)[1])]
 
 
-def _format_of(path: str) -> str:
-    if osp.isdir(path):
-        return 'dicom'
-    name = path.lower()
-    for fmt, suffixes in SUPPORTED_FORMATS.items():
-        if any(s.startswith('.') and name.endswith(s) for s in suffixes):
-            return fmt
-    with open(path, 'rb') as f:
-        preamble = f.read(132)
-    if preamble[128:132] == b'DICM':
-        return 'dicom'
-    raise ValueError(
-        f'Cannot tell the format of {path}: supported are NIfTI (.nii, '
-        '.nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mhd, .mha), a DICOM file '
-        '(.dcm or a "DICM" preamble) and a folder holding one DICOM series')
+def _is_dicom(file: str) -> bool:
+    """Whether a file has the DICOM preamble."""
+    with open(file, 'rb') as f:
+        return f.read(132)[128:] == b'DICM'
 
 
 def read_volume(path: str,
@@ -143,133 +106,89 @@ def read_volume(path: str,
             or a DICOM folder mixes series. The message names the file.
     """
     path = str(path)
-    _check_exists(path)
-    fmt = _format_of(path)
+    fmt = 'dicom' if osp.isdir(path) else _suffix(path)[0]
+    if not fmt and not _is_dicom(path):
+        raise ValueError(
+            f'Cannot tell the format of {path}: supported are NIfTI (.nii, '
+            '.nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mhd, .mha), a DICOM '
+            'file (.dcm or a "DICM" preamble) and a folder of one series')
     if fmt == 'nifti':
         volume = read_nifti(path)
-    elif fmt == 'dicom':
-        volume = read_dicom_series(path, series_uid=series_uid)
+    elif fmt in ('nrrd', 'mhd'):
+        volume = _read_itk(path, fmt)
     else:
-        volume = read_itk(path, fmt)
+        volume = read_dicom_series(path, series_uid=series_uid)
     volume.meta.setdefault('stored_dtype', str(volume.array.dtype))
     volume.array = np.ascontiguousarray(volume.array, dtype=dtype)
     return volume
 
 
-def _sitk_error(path: str, error: Exception) -> ValueError:
-    """A ValueError naming ``path`` with the gist of a SimpleITK error."""
-    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
-    first = next((i for i, ln in enumerate(lines) if 'ERROR' in ln),
-                 len(lines) - 1)
-    gist = ' '.join(lines[first:])
-    return ValueError(f'Cannot read {path}: the file is truncated, corrupt '
-                      f'or not a supported volume ({gist})')
-
-
 def _declares_spacing(path: str, fmt: str) -> bool:
-    """Whether the text header of a NRRD / MetaImage names a spacing key."""
+    """Whether the text header of a NRRD / MetaImage (up to a blank line
+    or ``ElementDataFile``) has a line starting with a spacing key."""
     with open(path, 'rb') as f:
         head = f.read(1 << 16).decode('latin-1')
-    keys = tuple(k.lower() for k in _SPACING_KEYS[fmt])
-    for line in head.splitlines():
-        if not line.strip() or line.startswith('ElementDataFile'):
-            break  # the end of the header
-        key = line.split(':' if fmt == 'nrrd' else '=')[0]
-        if key.strip().lower().startswith(keys):
-            return True
-    return False
+    head = re.split(r'^\s*$|^ElementDataFile', head, maxsplit=1, flags=re.M)[0]
+    keys = '|'.join(_SPACING_KEYS[fmt])
+    return re.search(rf'^\s*({keys})', head, flags=re.M | re.I) is not None
 
 
 def _from_sitk(image: sitk.Image, path: str, fmt: str, **meta) -> Volume:
-    """A :class:`Volume` from a 3D SimpleITK image (its LPS geometry turned
-    into the RAS affine); NaN / infinite voxels are refused."""
+    """A :class:`Volume` from a SimpleITK image (trailing axes of size 1
+    dropped, its LPS geometry turned into the RAS affine)."""
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError(
             f'{path} holds {image.GetNumberOfComponentsPerPixel()} '
             'components per voxel; expected a scalar volume')
-    size = image.GetSize()
-    while image.GetDimension() > 3 and size[-1] == 1:
-        image = image[(slice(None), ) * (len(size) - 1) + (0, )]
-        size = image.GetSize()
-    if image.GetDimension() != 3:
-        raise ValueError(f'{path} holds a {image.GetDimension()}D image of '
-                         f'size {size}; expected a 3D volume')
-    array = sitk.GetArrayFromImage(image)
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(
-            array).all():
-        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
-        raise ValueError(f'{path} has {bad} NaN or infinite voxels (of '
-                         f'{array.size})')
-    lps = np.eye(4)
-    lps[:3, :3] = np.reshape(image.GetDirection(), (3, 3)) * np.asarray(
-        image.GetSpacing())  # column a: the step along axis a
-    lps[:3, 3] = image.GetOrigin()
-    return Volume(array, LPS_TO_RAS @ lps, path, fmt,
-                  dict(stored_dtype=str(array.dtype), **meta))
+    array = _check_3d(sitk.GetArrayFromImage(image).T, path).T
+    dim = image.GetDimension()
+    direction = np.reshape(image.GetDirection(), (dim, dim))[:3, :3]
+    lps = from_matvec(direction * image.GetSpacing()[:3],
+                      image.GetOrigin()[:3])
+    return Volume(array, LPS_TO_RAS @ lps, path, fmt, meta)
 
 
-def read_itk(path: str, fmt: Optional[str] = None) -> Volume:
-    """Read a 3D NRRD or MetaImage file with SimpleITK.
+def _header(file: str, image_io: str = '') -> sitk.ImageFileReader:
+    """A reader of ``file`` with its header read (no pixels); ITK picks
+    the ImageIO unless ``image_io`` names one."""
+    reader = sitk.ImageFileReader()
+    reader.SetImageIO(image_io)
+    reader.SetFileName(file)
+    with reading(file):
+        reader.ReadImageInformation()
+    return reader
+
+
+def _read_itk(path: str, fmt: str) -> Volume:
+    """Read a 3D NRRD (``fmt='nrrd'``) or MetaImage (``'mhd'``) file.
 
     NRRD spaces RAS, LAS and LPS are taken to LPS by ITK; other spaces
     (e.g. ``scanner-xyz``) and files without a spacing are refused.
-
-    Args:
-        path (str): ``.nrrd`` / ``.nhdr`` or ``.mhd`` / ``.mha`` file.
-        fmt (str, optional): ``'nrrd'`` or ``'mhd'``. Defaults to None
-            (by the suffix).
-
-    Returns:
-        Volume: The volume, its array in the file's dtype.
     """
-    _check_exists(path)
-    fmt = fmt or _format_of(path)
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(path)
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as e:
-        raise _sitk_error(path, e) from e
-    space = (reader.GetMetaData('NRRD_space')
-             if reader.HasMetaDataKey('NRRD_space') else None)
-    if space not in (None, 'left-posterior-superior'):
+    reader = _header(path)
+    space = _tag(reader, 'NRRD_space')
+    if space not in ('', 'left-posterior-superior'):
         raise ValueError(f'{path}: NRRD space {space!r} is not supported; '
                          'supported are right-anterior-superior, '
                          'left-anterior-superior and left-posterior-superior')
-    if fmt in _SPACING_KEYS and not _declares_spacing(path, fmt):
+    if not _declares_spacing(path, fmt):
         raise ValueError(
             f'{path} has no voxel spacing: its header has none of '
             f'{list(_SPACING_KEYS[fmt])}; ITK would assume 1 mm, which is '
             'rarely right for CT')
-    try:
+    with reading(path):
         image = reader.Execute()
-    except RuntimeError as e:
-        raise _sitk_error(path, e) from e
     return _from_sitk(image, path, fmt)
 
 
-def _header(file: str) -> sitk.ImageFileReader:
-    """The DICOM header of one file (no pixels)."""
-    reader = sitk.ImageFileReader()
-    reader.SetImageIO('GDCMImageIO')
-    reader.SetFileName(file)
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as e:
-        raise _sitk_error(file, e) from e
-    return reader
-
-
-def _tag(header: sitk.ImageFileReader, key: str, file: str,
+def _tag(header: sitk.ImageFileReader, name: str,
          count: int = 0) -> Union[str, np.ndarray]:
-    """A DICOM tag of a header, as text or (``count`` > 0) numbers."""
-    tag = _TAGS[key]
+    """A DICOM tag of a header by its keyword (other keys as they are):
+    text ('' if missing) or ``count`` > 0 numbers, which must be there."""
+    file, tag = header.GetFileName(), _TAGS.get(name, name)
     if not header.HasMetaDataKey(tag):
         if not count:
             return ''
-        name = dict(pixel_spacing='PixelSpacing',
-                    orientation='ImageOrientationPatient',
-                    position='ImagePositionPatient')[key]
         raise ValueError(f'{file} has no {name}; it is needed for the voxel '
                          'geometry (missing spacing / position)')
     value = header.GetMetaData(tag).strip()
@@ -280,7 +199,7 @@ def _tag(header: sitk.ImageFileReader, key: str, file: str,
     except ValueError:
         numbers = np.zeros(0)
     if numbers.shape != (count, ) or not np.isfinite(numbers).all():
-        raise ValueError(f'{file}: tag {tag} = {value!r} is not {count} '
+        raise ValueError(f'{file}: {name} = {value!r} is not {count} '
                          'numbers')
     return numbers
 
@@ -298,55 +217,48 @@ def _series_files(folder: str,
         n for n in os.listdir(folder) if n not in listed
         and not n.startswith('.') and osp.isfile(osp.join(folder, n)))
     for name in skipped:
-        with open(osp.join(folder, name), 'rb') as f:
-            if f.read(132)[128:] == b'DICM':
-                raise ValueError(
-                    f'Cannot read {osp.join(folder, name)}: a DICOM file in '
-                    'no readable series (truncated or corrupt?)')
+        if _is_dicom(osp.join(folder, name)):
+            raise ValueError(
+                f'Cannot read {osp.join(folder, name)}: a DICOM file in no '
+                'readable series (truncated or corrupt?)')
     if not series:
         note = f' (skipped: {", ".join(skipped[:5])})' if skipped else ''
         raise ValueError(f'{folder} holds no DICOM image files{note}')
-    if series_uid is not None:
-        if series_uid not in series:
-            raise ValueError(f'{folder} holds no series {series_uid}; its '
-                             f'series are {sorted(series)}')
-        return series[series_uid], skipped
-    if len(series) > 1:
+    if series_uid is None and len(series) > 1:
         listing = '; '.join(f'{uid} ({len(files)} files)'
                             for uid, files in sorted(series.items()))
         raise ValueError(
             f'DICOM folder {folder} mixes {len(series)} series: {listing}. '
             'Put each series in its own folder or choose one with '
             'series_uid (tools/infer.py --series-uid)')
-    return next(iter(series.values())), skipped
+    if series_uid is not None and series_uid not in series:
+        raise ValueError(f'{folder} holds no series {series_uid}; its '
+                         f'series are {sorted(series)}')
+    return series[series_uid or next(iter(series))], skipped
 
 
-def _check_slices(path: str, files: List[str],
-                  headers: List[sitk.ImageFileReader],
-                  uniformity_tol: float) -> None:
+def _check_slices(path: str, headers: List[sitk.ImageFileReader]) -> None:
     """Refuse a series whose slices differ in size, orientation or pixel
-    spacing, share a position, or are not evenly spaced."""
-    orientation = _tag(headers[0], 'orientation', files[0], 6)
-    pixel_spacing = _tag(headers[0], 'pixel_spacing', files[0], 2)
-    size = headers[0].GetSize()[:2]
-    positions = []
+    spacing, share a position, or are not evenly spaced (gaps within 5 %
+    of their median)."""
+    def grid(header):
+        return (header.GetSize()[:2],
+                _tag(header, 'ImageOrientationPatient', 6),
+                _tag(header, 'PixelSpacing', 2))
+
+    files = [header.GetFileName() for header in headers]
+    first = grid(headers[0])
     for file, header in zip(files, headers):
-        if header.GetSize()[:2] != size:
-            raise ValueError(f'{file} has {header.GetSize()[:2]} pixels, but '
-                             f'{files[0]} of the same series has {size}')
-        if not np.allclose(
-                _tag(header, 'orientation', file, 6), orientation, atol=1e-4):
-            raise ValueError(f'{file} has another ImageOrientationPatient '
-                             f'than {files[0]} of the same series')
-        if not np.allclose(
-                _tag(header, 'pixel_spacing', file, 2), pixel_spacing,
-                atol=1e-5):
-            raise ValueError(f'{file} has another PixelSpacing than '
-                             f'{files[0]} of the same series')
-        positions.append(_tag(header, 'position', file, 3))
+        for name, value, expected, atol in zip(
+            ('pixels', 'ImageOrientationPatient', 'PixelSpacing'),
+                grid(header), first, (0, 1e-4, 1e-5)):
+            if not np.allclose(value, expected, atol=atol):
+                raise ValueError(f'{file} has another {name} ({value}) than '
+                                 f'{files[0]} ({expected}) of the series')
+    positions = [_tag(header, 'ImagePositionPatient', 3) for header in headers]
     if len(files) < 2:
         return
-    along = np.stack(positions) @ np.cross(orientation[:3], orientation[3:])
+    along = np.stack(positions) @ np.cross(first[1][:3], first[1][3:])
     gaps = np.abs(np.diff(along))
     i = int(np.argmin(gaps))
     if gaps[i] < 1e-4:
@@ -355,7 +267,7 @@ def _check_slices(path: str, files: List[str],
             f'{along[i]:.3f} mm; is the folder holding several acquisitions '
             'of the series?')
     median = float(np.median(gaps))
-    bad = np.abs(gaps - median) > uniformity_tol * median + 1e-3
+    bad = np.abs(gaps - median) > 0.05 * median + 1e-3
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(
@@ -364,9 +276,7 @@ def _check_slices(path: str, files: List[str],
             f'{median:.3f} mm (missing slices?)')
 
 
-def read_dicom_series(path: str,
-                      series_uid: Optional[str] = None,
-                      uniformity_tol: float = 0.05) -> Volume:
+def read_dicom_series(path: str, series_uid: Optional[str] = None) -> Volume:
     """Read one DICOM series (a folder of slice files, or one slice file)
     with SimpleITK's GDCM, which decodes uncompressed, big-endian, RLE,
     JPEG lossless, JPEG-LS and JPEG 2000 pixel data.
@@ -382,81 +292,43 @@ def read_dicom_series(path: str,
       ``SpacingBetweenSlices``, else ``SliceThickness``.
     - Voxel values are ``pixels * RescaleSlope + RescaleIntercept``.
     - Slices must share size, orientation and pixel spacing, and lie evenly
-      spaced: gaps that differ from their median by more than
-      ``uniformity_tol`` (relative) are refused, since a missing slice would
-      distort the volume. Multi-frame files are refused.
+      spaced (a missing slice would distort the volume). Multi-frame files
+      are refused.
 
     Args:
         path (str): Folder of one series' files, or one DICOM file.
         series_uid (str, optional): The series to read from a folder holding
             several. Defaults to None.
-        uniformity_tol (float): Relative tolerance of the slice gaps.
-            Defaults to 0.05.
 
     Returns:
         Volume: (D, H, W) volume and its RAS affine; ``meta`` holds
         ``series_uid``, ``modality``, ``num_files`` and ``skipped``
         (non-DICOM files).
     """
-    _check_exists(path)
-    if osp.isdir(path):
-        files, skipped = _series_files(path, series_uid)
-    else:
-        files, skipped = [path], []
-    headers = [_header(file) for file in files]
-    if int(_tag(headers[0], 'frames', files[0]) or 1) > 1:
+    files, skipped = _series_files(path, series_uid) if osp.isdir(path) \
+        else ([path], [])
+    headers = [_header(file, 'GDCMImageIO') for file in files]
+    first = headers[0]
+    if int(_tag(first, 'NumberOfFrames') or 1) > 1:
         raise ValueError(f'{files[0]} is a multi-frame DICOM; only series '
                          'of single-frame slices are supported')
-    _check_slices(path, files, headers, uniformity_tol)
-    try:
-        if len(files) > 1:
-            reader = sitk.ImageSeriesReader()
-            reader.SetImageIO('GDCMImageIO')
-            reader.SetFileNames(files)
-            image = reader.Execute()
-        else:
-            image = sitk.ReadImage(files[0], imageIO='GDCMImageIO')
-    except RuntimeError as e:
-        raise _sitk_error(path, e) from e
+    _check_slices(path, headers)
+    reader = sitk.ImageSeriesReader()
+    reader.SetImageIO('GDCMImageIO')
+    reader.SetFileNames(files)
+    with reading(path):
+        image = reader.Execute()
     if len(files) == 1:
-        step = _tag(headers[0], 'between', files[0]) or _tag(
-            headers[0], 'thickness', files[0])
-        if not step or not float(step) > 0:
+        step = float(_tag(first, 'SpacingBetweenSlices')
+                     or _tag(first, 'SliceThickness') or 0)
+        if not step > 0:
             raise ValueError(
                 f'{files[0]} is a single slice without SpacingBetweenSlices '
                 'or SliceThickness: missing spacing along the slice normal')
-        image.SetSpacing(image.GetSpacing()[:2] + (float(step), ))
-    return _from_sitk(
-        image,
-        path,
-        'dicom',
-        series_uid=_tag(headers[0], 'uid', files[0]),
-        modality=_tag(headers[0], 'modality', files[0]),
-        num_files=len(files),
-        skipped=skipped)
-
-
-def _as_volume(volume: Union[Volume, np.ndarray],
-               affine: Optional[np.ndarray]) -> Volume:
-    if isinstance(volume, Volume):
-        if affine is not None:
-            raise ValueError('Give the affine of a Volume through the Volume, '
-                             'not as a second argument')
-        return volume
-    if affine is None:
-        raise ValueError('Writing an array needs its (4, 4) RAS affine')
-    return Volume(volume, affine)
-
-
-def _to_sitk(array: np.ndarray, affine: np.ndarray) -> sitk.Image:
-    """A SimpleITK image of a (D, H, W) array on a RAS affine."""
-    lps = LPS_TO_RAS @ affine
-    spacing = np.linalg.norm(lps[:3, :3], axis=0)
-    image = sitk.GetImageFromArray(array)
-    image.SetSpacing(spacing.tolist())
-    image.SetOrigin(lps[:3, 3].tolist())
-    image.SetDirection((lps[:3, :3] / spacing).ravel().tolist())
-    return image
+        image.SetSpacing(image.GetSpacing()[:2] + (step, ))
+    return _from_sitk(image, path, 'dicom', num_files=len(files),
+                      series_uid=_tag(first, 'SeriesInstanceUID'),
+                      modality=_tag(first, 'Modality'), skipped=skipped)
 
 
 def write_volume(volume: Union[Volume, np.ndarray],
@@ -467,9 +339,8 @@ def write_volume(volume: Union[Volume, np.ndarray],
     (SimpleITK), by the suffix of ``path`` (``.nii`` / ``.nii.gz``,
     ``.nrrd``, ``.mhd`` / ``.mha``).
 
-    The files are written into a temporary folder next to ``path`` and then
-    moved into place, the header last, so that no half-written volume is
-    left behind.
+    The files are written atomically, the header last
+    (:func:`~svd_mm.utils.volume_io.atomic_output`).
 
     Args:
         volume (Volume | np.ndarray): The volume, or a (D, H, W) array.
@@ -483,31 +354,23 @@ def write_volume(volume: Union[Volume, np.ndarray],
         str: ``path``.
     """
     path = str(path)
-    name = path.lower()
-    volume = _as_volume(volume, affine)
-    if name.endswith(SUPPORTED_FORMATS['nifti']):
+    if isinstance(volume, Volume) == (affine is not None):
+        raise ValueError('write_volume needs the (4, 4) RAS affine of an '
+                         'array, and no affine with a Volume (it has its own)')
+    if affine is not None:
+        volume = Volume(volume, affine)
+    if path.lower().endswith(NIFTI_SUFFIXES):
         return write_nifti(volume, path, dtype=dtype)
-    if not name.endswith(('.nrrd', '.mhd', '.mha')):
+    if not path.lower().endswith(('.nrrd', '.mhd', '.mha')):
         raise ValueError(f'Cannot write {path}: use .nii, .nii.gz, .nrrd, '
                          '.mhd or .mha')
-    array = np.asarray(volume.array, dtype=dtype)
-    if array.dtype == np.bool_:
-        array = array.astype(np.uint8)
-    image = _to_sitk(array, volume.affine)
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.write-', dir=folder)
-    try:
-        sitk.WriteImage(
-            image,
-            osp.join(tmp, osp.basename(path)),
-            useCompression=name.endswith('.nrrd'),
-            compressionLevel=1)
-        for file in sorted(os.listdir(tmp),
-                           key=lambda n: n == osp.basename(path)):
-            os.replace(osp.join(tmp, file), osp.join(folder, file))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    image = sitk.GetImageFromArray(_writable(volume.array, dtype))
+    image.SetSpacing(volume.spacing[::-1])
+    image.SetOrigin(volume.lps_affine[:3, 3])
+    image.SetDirection(np.ravel(LPS_TO_RAS[:3, :3] @ volume.direction))
+    with atomic_output(path) as tmp:
+        sitk.WriteImage(image, tmp, useCompression=path.lower().endswith(
+            '.nrrd'), compressionLevel=1)
     return path
 
 
@@ -516,6 +379,7 @@ def write_mask(mask: np.ndarray, reference: Volume, path: str) -> str:
 
     The mask gets the reference's shape check and affine, whatever the
     reference's own format, so that it overlays the input in any viewer.
+    Written by :func:`~svd_mm.utils.volume_io.write_nifti`.
 
     Args:
         mask (np.ndarray): (D, H, W) integer labels (0 background), values
@@ -531,10 +395,7 @@ def write_mask(mask: np.ndarray, reference: Volume, path: str) -> str:
         raise ValueError(
             f'mask of shape {tuple(mask.shape)} does not match the (D, H, W) '
             f'{reference.shape} of {reference.source or "the reference"}')
-    if mask.size and (mask.min() < 0 or mask.max() > 255):
+    if mask.min() < 0 or mask.max() > 255:
         raise ValueError(f'mask labels must lie in [0, 255], but range over '
                          f'[{mask.min()}, {mask.max()}]')
-    if not str(path).lower().endswith(('.nii', '.nii.gz')):
-        raise ValueError(f'Masks are written as NIfTI: {path} must end with '
-                         '.nii or .nii.gz')
     return write_nifti(Volume(mask.astype(np.uint8), reference.affine), path)

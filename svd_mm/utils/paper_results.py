@@ -65,10 +65,7 @@ def load_model_index(root: Optional[str] = None) -> Dict[str, dict]:
         with the key ``Metafile`` added (the metafile's path).
     """
     root = root or repo_root()
-    index_file = osp.join(root, 'model-index.yml')
-    if not osp.isfile(index_file):
-        raise FileNotFoundError(f'{index_file} does not exist')
-    with open(index_file, encoding='utf-8') as f:
+    with open(osp.join(root, 'model-index.yml'), encoding='utf-8') as f:
         imports = yaml.safe_load(f)['Import']
     models = {}
     for rel in imports:
@@ -121,11 +118,9 @@ def paper_metrics(entry: dict) -> Dict[str, dict]:
             key, scale = METRIC_KEYS[name]
             p = result['p-value'] if name == p_metric else None
             out[key] = dict(
-                name=name,
-                value=float(value),
+                name=name, value=float(value),
                 std=None if name not in stds else float(stds[name]),
-                p=None if p is None else float(p),
-                scale=scale,
+                p=None if p is None else float(p), scale=scale,
                 digits=_DIGITS.get(name, 2))
     return out
 
@@ -141,14 +136,6 @@ def _p_metric(result: dict) -> Optional[str]:
     return names[0] if len(names) == 1 else None
 
 
-def _value_text(name: str, value: float, std: Optional[float]) -> str:
-    digits = _DIGITS.get(name, 2)
-    text = f'{name} {value:.{digits}f}'
-    if std is not None:
-        text += f' ± {std:.{digits}f}'
-    return text
-
-
 def paper_text(entry: dict) -> str:
     """One line for a config header or a README cell.
 
@@ -161,10 +148,10 @@ def paper_text(entry: dict) -> str:
     parts: List[str] = []
     for result in entry['Results']:
         stds = result.get('Std') or {}
-        parts += [
-            _value_text(name, float(value), stds.get(name))
-            for name, value in result['Metrics'].items()
-        ]
+        for name, value in result['Metrics'].items():
+            digits = _DIGITS.get(name, 2)
+            std = f' ± {float(stds[name]):.{digits}f}' if name in stds else ''
+            parts.append(f'{name} {float(value):.{digits}f}{std}')
         if result.get('p-value') is not None:
             parts.append(f"p {float(result['p-value']):.2f}")
     table = meta['Paper Table']

@@ -1,53 +1,53 @@
 """Volumes in svd_mm's (D, H, W) layout with their geometry: NIfTI I/O,
 CT preprocessing, resampling and writing predictions back onto the original
-grid.
+grid (other formats: :mod:`~svd_mm.utils.medical_io`).
 
 Conventions:
 
 - **Array layout.** A NIfTI file stores its data indexed (i, j, k); svd_mm
-  works on (D, H, W) arrays with ``D = k`` (the slice axis), ``H = j`` and
-  ``W = i``, i.e. the NIfTI data transposed by ``(2, 1, 0)`` (what
-  SimpleITK's ``GetArrayFromImage`` returns as well).
+  works on (D, H, W) = (z, y, x) arrays with ``D = k`` (the slice axis),
+  ``H = j`` and ``W = i``, i.e. the NIfTI data transposed by ``(2, 1, 0)``
+  (what SimpleITK's ``GetArrayFromImage`` returns as well).
 - **Volume.** One in-memory type, :class:`Volume`: the (D, H, W) array and
   its (4, 4) affine, which maps the voxel index (i, j, k) = (w, h, d) to
-  RAS world coordinates in mm (nibabel's ``img.affine``). Every function
-  here takes and returns Volumes.
+  RAS+ world coordinates in mm (nibabel's ``img.affine``); ITK (hence
+  NRRD, MetaImage and DICOM) works in LPS+, the DICOM patient system:
+  ``ras = LPS_TO_RAS @ lps``. Spacing, origin and direction are derived
+  from the affine, so they never disagree with it. Every function here
+  takes and returns Volumes.
 - **Geometry.** The JSON form of a Volume's grid (:attr:`Volume.geometry`,
   :func:`make_geometry`), kept in meta files and pipeline metainfo
   (``original_geometry``) and naming a target grid: ``affine`` (4 lists of
   4 floats), ``shape`` ((D, H, W) ints) and ``spacing`` (voxel size along
   (D, H, W) in mm, the lengths of the affine's columns k, j, i).
-- **Resampling.** One function samples any axis at fractional positions,
-  :func:`resample_axis` (nearest or linear, in float32, built on
-  :func:`interpolation_weights` and :func:`blend`, which a reader of slice
-  files uses directly). Voxel centres sit at integer indices ("corner
-  aligned"):
-  :func:`resample_slice_spacing` keeps the first slice where it is and puts
-  the others ``spacing_z`` mm apart, so the new grid's affine is the old one
-  with its k column scaled. :func:`resample_to_geometry` maps any grid onto
-  any other through their affines, which is how a prediction made on the
-  resampled grid is written back onto the original one
-  (:func:`save_prediction_nifti`).
+- **Resampling.** One function samples any axis at fractional positions
+  (voxel centres at integer indices), :func:`resample_axis`;
+  :func:`resample_slice_spacing` and :func:`resample_to_geometry` (which
+  writes predictions back onto the original grid,
+  :func:`save_prediction_nifti`) are built on it.
 
-The CT preprocessing of LiTS (:func:`preprocess_ct_image`,
-:func:`preprocess_label`) is called both by
-``tools/dataset_converters/prepare_lits.py`` and, for on-the-fly
-preprocessing of raw volumes, by
-:class:`~svd_mm.datasets.transforms.LoadVolumeNifti`, so that the two give
-the same arrays.
+The LiTS preprocessing (:func:`preprocess_ct_image`, :func:`preprocess_label`)
+serves both ``tools/dataset_converters/prepare_lits.py`` and
+:class:`~svd_mm.datasets.transforms.LoadVolumeNifti`: the same arrays.
 """
 import math
 import os
 import os.path as osp
+import shutil
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from functools import partial
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
 
+import nibabel as nib
 import numpy as np
+from nibabel.affines import apply_affine, voxel_sizes
 
 __all__ = [
     'Volume', 'LPS_TO_RAS', 'read_nifti', 'write_nifti', 'check_affine',
-    'affine_spacing', 'make_geometry', 'same_geometry', 'load_nifti_image',
-    'check_finite_voxels',
+    'make_geometry', 'same_geometry', 'load_nifti_image',
+    'check_finite_voxels', 'reading', 'atomic_output',
     'window_intensity', 'resample_slice_spacing', 'preprocess_ct_image',
     'preprocess_label', 'resample_to_geometry', 'save_prediction_nifti',
     'interpolation_weights', 'blend', 'resample_axis',
@@ -73,15 +73,6 @@ DEEPLESION_HU_WINDOW = (-1024., 1050.)
 LIDC_RELEASE_WINDOW = (-1024., 400.)
 
 
-def _nibabel():
-    try:
-        import nibabel
-    except ImportError as e:  # pragma: no cover - nibabel is a dependency
-        raise ImportError('Reading and writing NIfTI volumes needs nibabel: '
-                          'pip install nibabel') from e
-    return nibabel
-
-
 def check_affine(affine: ArrayLike, name: str = 'affine') -> np.ndarray:
     """The affine as a finite, non-singular (4, 4) float64 array.
 
@@ -94,20 +85,12 @@ def check_affine(affine: ArrayLike, name: str = 'affine') -> np.ndarray:
         np.ndarray: The (4, 4) float64 affine.
     """
     affine = np.asarray(affine, dtype=np.float64)
-    if affine.shape != (4, 4) or not np.isfinite(affine).all():
-        raise ValueError(f'{name} must be a finite (4, 4) matrix, but got '
+    if affine.shape != (4, 4) or not np.isfinite(affine).all() or abs(
+            np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise ValueError(f'{name} must be a finite, non-singular (4, 4) '
+                         'matrix, but got '
                          f'{affine.tolist() if affine.size < 32 else affine}')
-    if abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        raise ValueError(f'{name} is singular: {affine.tolist()}')
     return affine
-
-
-def affine_spacing(affine: ArrayLike) -> Tuple[float, float, float]:
-    """Voxel size along (D, H, W) in mm: the lengths of the affine's
-    columns k, j, i."""
-    norms = np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3],
-                           axis=0)
-    return (float(norms[2]), float(norms[1]), float(norms[0]))
 
 
 def make_geometry(affine: ArrayLike, shape: Sequence[int]) -> Geometry:
@@ -134,24 +117,19 @@ def make_geometry(affine: ArrayLike, shape: Sequence[int]) -> Geometry:
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f'shape must be three positive ints (D, H, W), but '
                          f'got {shape}')
-    return dict(
-        affine=affine.tolist(),
-        shape=shape,
-        spacing=list(affine_spacing(affine)))
+    return dict(affine=affine.tolist(), shape=shape,
+                spacing=voxel_sizes(affine)[::-1].tolist())
 
 
 def _grid(geometry: Geometry,
           name: str = 'geometry') -> Tuple[np.ndarray, Tuple[int, ...]]:
     """The checked (affine, shape) of a geometry dict: the one place where
     the JSON form becomes a grid again."""
-    try:
-        affine, shape = geometry['affine'], geometry['shape']
-    except (KeyError, TypeError, IndexError) as e:
+    if not isinstance(geometry, dict) or {'affine', 'shape'} - set(geometry):
         raise TypeError(f"{name} must be a dict with 'affine' and 'shape' "
-                        f'(Volume.geometry), but got {str(geometry)[:200]}'
-                        ) from e
-    geometry = make_geometry(check_affine(affine, f'{name} affine'), shape)
-    return np.asarray(geometry['affine']), tuple(geometry['shape'])
+                        f'(Volume.geometry), but got {str(geometry)[:200]}')
+    affine = check_affine(geometry['affine'], f'{name} affine')
+    return affine, tuple(make_geometry(affine, geometry['shape'])['shape'])
 
 
 def same_geometry(a: Geometry, b: Geometry, atol: float = 1e-3) -> bool:
@@ -198,14 +176,9 @@ class Volume:
         self.array = np.asarray(self.array)
         source = self.source or '<memory>'
         if self.array.ndim != 3 or 0 in self.array.shape:
-            raise ValueError(
-                f'Volume needs a non-empty (D, H, W) array, but got shape '
-                f'{self.array.shape} from {source}')
-        try:
-            self.affine = check_affine(self.affine)
-        except ValueError as e:
-            raise ValueError(f'{source}: Volume needs a finite, non-singular '
-                             f'affine: {e}') from e
+            raise ValueError(f'Volume needs a non-empty (D, H, W) array, but '
+                             f'got shape {self.array.shape} from {source}')
+        self.affine = check_affine(self.affine, f'{source}: Volume affine')
 
     @property
     def shape(self) -> Tuple[int, int, int]:
@@ -215,7 +188,7 @@ class Volume:
     @property
     def spacing(self) -> Tuple[float, float, float]:
         """tuple[float]: Voxel size along (D, H, W) in mm."""
-        return affine_spacing(self.affine)
+        return tuple(voxel_sizes(self.affine)[::-1].tolist())
 
     @property
     def origin(self) -> np.ndarray:
@@ -226,8 +199,7 @@ class Volume:
     def direction(self) -> np.ndarray:
         """np.ndarray: (3, 3) unit RAS vectors of the axes i, j, k (as
         columns)."""
-        linear = self.affine[:3, :3]
-        return linear / np.linalg.norm(linear, axis=0, keepdims=True)
+        return self.affine[:3, :3] / voxel_sizes(self.affine)
 
     @property
     def lps_affine(self) -> np.ndarray:
@@ -258,9 +230,8 @@ class Volume:
         Returns:
             np.ndarray: RAS coordinates of the same shape.
         """
-        points = np.asarray(points, dtype=np.float64)
-        ijk = points[..., ::-1]
-        return ijk @ self.affine[:3, :3].T + self.affine[:3, 3]
+        return apply_affine(self.affine,
+                            np.asarray(points, dtype=np.float64)[..., ::-1])
 
     def __repr__(self) -> str:
         spacing = ', '.join(f'{s:g}' for s in self.spacing)
@@ -269,7 +240,61 @@ class Volume:
                 f'source={self.source!r})')
 
 
-def load_nifti_image(path: str):
+@contextmanager
+def reading(path: str) -> Iterator[None]:
+    """Turn a reader's error in the block (not a MemoryError) into one
+    naming ``path``: the error wrapper of the nibabel and SimpleITK readers.
+
+    Args:
+        path (str): The file or folder being read.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: Otherwise, with the error's type and gist (of
+            SimpleITK's many lines, those from the first ``ERROR`` on).
+    """
+    try:
+        yield
+    except (FileNotFoundError, MemoryError):
+        raise
+    except Exception as e:
+        if not osp.exists(path):
+            raise FileNotFoundError(f'{path} does not exist') from e
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        first = next((i for i, ln in enumerate(lines) if 'ERROR' in ln),
+                     len(lines) - 1)
+        raise ValueError(
+            f'Cannot read {path}: the file is truncated, corrupt or not a '
+            f'supported volume ({type(e).__name__}: '
+            f'{" ".join(lines[first:])})') from e
+
+
+@contextmanager
+def atomic_output(path: str) -> Iterator[str]:
+    """A temporary path to write ``path`` to, in a new folder beside it.
+
+    When the block ends, the files written there (e.g. a MetaImage header
+    and its data file) are moved beside ``path``, ``path`` last; on an error
+    none is. So no half-written file ever has a final name.
+
+    Args:
+        path (str): The file to write; its folder is created.
+
+    Yields:
+        str: The temporary path (the same file name as ``path``).
+    """
+    folder, name = osp.split(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='.write-', dir=folder)
+    try:
+        yield osp.join(tmp, name)
+        for file in sorted(os.listdir(tmp), key=lambda n: n == name):
+            os.replace(osp.join(tmp, file), osp.join(folder, file))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_nifti_image(path: str) -> nib.Nifti1Image:
     """nibabel's image of a NIfTI file, its header read and its voxels not.
 
     Args:
@@ -283,15 +308,10 @@ def load_nifti_image(path: str):
         ValueError: If the file is empty or not a NIfTI image; the message
             names the file.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'NIfTI file {path} does not exist')
-    if osp.getsize(path) == 0:
+    if osp.isfile(path) and osp.getsize(path) == 0:
         raise ValueError(f'NIfTI file {path} is empty (0 bytes)')
-    try:
-        return _nibabel().load(path)
-    except Exception as e:
-        raise ValueError(f'Cannot read {path} as a NIfTI volume: '
-                         f'{type(e).__name__}: {e}') from e
+    with reading(path):
+        return nib.load(path)
 
 
 def check_finite_voxels(array: np.ndarray, path: str,
@@ -315,18 +335,28 @@ def check_finite_voxels(array: np.ndarray, path: str,
     return array
 
 
-def read_nifti(path: str, check_finite: bool = True) -> Volume:
+def _check_3d(data: np.ndarray, path: str) -> np.ndarray:
+    """The (i, j, k, ...) voxels read from ``path`` without their trailing
+    axes of size 1, checked to be a 3D volume of finite values."""
+    shape = data.shape
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim != 3 or 0 in data.shape:
+        raise ValueError(f'{path} holds an array of shape {shape}; expected '
+                         'a 3D volume (i, j, k) without empty axes')
+    return check_finite_voxels(data, path)
+
+
+def read_nifti(path: str) -> Volume:
     """Read a 3D NIfTI file as a (D, H, W) :class:`Volume`.
 
     The data are read with nibabel's ``dataobj`` (the header's
-    ``scl_slope`` / ``scl_inter`` applied, the stored dtype kept otherwise)
-    and transposed from (i, j, k) to (D, H, W) = (k, j, i). Trailing axes of
-    size 1 (e.g. a (512, 512, 75, 1) file) are dropped.
+    ``scl_slope`` / ``scl_inter`` applied, the stored dtype kept otherwise),
+    checked to be 3D (trailing axes of size 1 dropped) and transposed from
+    (i, j, k) to (D, H, W) = (k, j, i).
 
     Args:
         path (str): A ``.nii`` or ``.nii.gz`` file.
-        check_finite (bool): Whether to reject NaN / inf voxels.
-            Defaults to True.
 
     Returns:
         Volume: The C-contiguous (D, H, W) array (the stored dtype) and the
@@ -335,36 +365,29 @@ def read_nifti(path: str, check_finite: bool = True) -> Volume:
     Raises:
         FileNotFoundError: If ``path`` does not exist.
         ValueError: If the file is empty, not a NIfTI image, not 3D, has an
-            axis of size 0 or (with ``check_finite``) non-finite voxels. The
-            message names the file.
+            axis of size 0 or non-finite voxels. The message names the file.
     """
     img = load_nifti_image(path)
-    try:
+    with reading(path):
         data = np.asanyarray(img.dataobj)
-    except Exception as e:
-        raise ValueError(f'Cannot read {path} as a NIfTI volume: '
-                         f'{type(e).__name__}: {e}') from e
-    shape = data.shape
-    while data.ndim > 3 and data.shape[-1] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise ValueError(f'{path} holds an array of shape {shape}; expected '
-                         'a 3D volume (i, j, k)')
-    if 0 in data.shape:
-        raise ValueError(f'{path} holds an empty volume of shape {shape}')
-    if check_finite:
-        check_finite_voxels(data, path)
+    data = _check_3d(data, path)
     # always a copy: the data may be a memory map of the file, which must
     # not outlive this call (the file may be overwritten later)
-    array = np.array(data.transpose(2, 1, 0), order='C')
-    del data
-    return Volume(array, img.affine, path, 'nifti')
+    return Volume(np.array(data.transpose(2, 1, 0), order='C'), img.affine,
+                  path, 'nifti')
+
+
+def _writable(array: np.ndarray, dtype: Optional[np.dtype]) -> np.ndarray:
+    """``array`` in ``dtype`` (None: its own), bool as uint8."""
+    array = np.asarray(array, dtype=dtype)
+    return array.astype(np.uint8) if array.dtype == np.bool_ else array
 
 
 def write_nifti(volume: Volume,
                 path: str,
                 dtype: Optional[np.dtype] = None) -> str:
-    """Write a :class:`Volume` as a NIfTI-1 file.
+    """Write a :class:`Volume` as a NIfTI-1 file, atomically
+    (:func:`atomic_output`).
 
     The array is transposed to (i, j, k); the affine is written as both the
     qform and the sform (code 1, scanner) and the units are mm, so that the
@@ -386,33 +409,25 @@ def write_nifti(volume: Volume,
     if not isinstance(volume, Volume):
         raise TypeError(f'write_nifti writes a Volume, but got '
                         f'{type(volume).__name__} for {path}')
-    array = volume.array
-    if dtype is not None:
-        array = array.astype(dtype, copy=False)
-    elif array.dtype == np.bool_:
-        array = array.astype(np.uint8)
-    nib = _nibabel()
-    img = nib.Nifti1Image(array.transpose(2, 1, 0), volume.affine)
+    img = nib.Nifti1Image(
+        _writable(volume.array, dtype).transpose(2, 1, 0), volume.affine)
     img.set_qform(volume.affine, code=1)
     img.set_sform(volume.affine, code=1)
     img.header.set_xyzt_units('mm')
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    nib.save(img, path)
+    with atomic_output(path) as tmp:
+        nib.save(img, tmp)
     return path
 
 
 def window_intensity(image: np.ndarray,
-                     window: Sequence[float] = LITS_HU_WINDOW,
-                     max_value: float = 255.) -> np.ndarray:
-    """Clip intensities to a window and map it linearly onto
-    ``[0, max_value]``, in float32.
+                     window: Sequence[float] = LITS_HU_WINDOW) -> np.ndarray:
+    """Clip intensities to a window and map it linearly onto [0, 255], in
+    float32.
 
     Args:
         image (np.ndarray): Intensities, e.g. CT in HU.
         window (Sequence[float]): (low, high). Defaults to (-200, 250), the
             liver window of LiTS (centre 25, width 450).
-        max_value (float): Value of ``high``. Defaults to 255.
 
     Returns:
         np.ndarray: float32 array of the shape of ``image``.
@@ -428,7 +443,7 @@ def window_intensity(image: np.ndarray,
                          f'{tuple(window)}')
     out = np.clip(np.asarray(image, dtype=np.float32), low, high)
     out -= np.float32(low)
-    out *= np.float32(max_value / (high - low))
+    out *= np.float32(255. / (high - low))
     return out
 
 
@@ -543,45 +558,27 @@ def resample_axis(array: np.ndarray,
         return array.copy()  # every position is its voxel: nothing to do
     out = np.empty(array.shape[:axis] + (len(positions), ) +
                    array.shape[axis + 1:], dtype=dtype)
-    index = [slice(None)] * array.ndim
+    # views with the resampled axis first
+    source, target = np.moveaxis(array, axis, 0), np.moveaxis(out, axis, 0)
     clamped = np.clip(positions, 0, size - 1)
     for start in range(0, len(positions), chunk_size):
         pos = clamped[start:start + chunk_size]
         if order == 0:
-            values = np.take(array, np.floor(pos + 0.5).astype(np.int64),
-                             axis=axis)
+            values = source[np.floor(pos + 0.5).astype(np.int64)]
             if value_fn is not None:
                 values = value_fn(values)
         else:
             lower, upper, weight = interpolation_weights(pos)
-            first, second = (np.take(array, idx, axis=axis).astype(
-                np.float32, copy=False) for idx in (lower, upper))
+            first, second = (source[idx].astype(np.float32, copy=False)
+                             for idx in (lower, upper))
             if value_fn is not None:
                 first, second = value_fn(first), value_fn(second)
-            values = blend(first, second, weight, axis)
-        index[axis] = slice(start, start + len(pos))
-        out[tuple(index)] = values if values.dtype == dtype else _cast(
-            values, dtype)
+            values = blend(first, second, weight)
+        target[start:start + len(pos)] = values if values.dtype == dtype \
+            else _cast(values, dtype)
     if outside == 'constant':
-        index[axis] = (positions < -0.5) | (positions > size - 0.5)
-        out[tuple(index)] = cval
+        target[(positions < -0.5) | (positions > size - 0.5)] = cval
     return out
-
-
-def _slice_positions(volume: Volume,
-                     spacing_z: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Slice positions (in old slice indices) and the affine of the grid
-    with ``spacing_z`` mm slices starting at the first old slice."""
-    if not spacing_z > 0:
-        raise ValueError(f'spacing_z must be > 0, got {spacing_z}')
-    old = volume.spacing[0]
-    # the last new slice lies within the old extent (1e-6: float noise)
-    new_num = int(
-        math.floor((volume.shape[0] - 1) * old / spacing_z + 1e-6)) + 1
-    positions = np.arange(new_num, dtype=np.float64) * (spacing_z / old)
-    affine = volume.affine.copy()
-    affine[:3, 2] *= spacing_z / old
-    return positions, affine
 
 
 def resample_slice_spacing(volume: Volume,
@@ -603,12 +600,10 @@ def resample_slice_spacing(volume: Volume,
         spacing_z (float): New slice spacing in mm. Defaults to 1.
         order (int): 0 (nearest slice, for labels) or 1 (linear between
             the two nearest slices). Defaults to 1.
-        dtype (np.dtype, optional): Output dtype; float values are rounded
-            and clipped into integer dtypes. Defaults to None: float32 for
-            ``order=1``, the input dtype for ``order=0``.
-        value_fn (callable, optional): Applied to the source slices before
-            they are blended (e.g. an intensity window), see
+        dtype (np.dtype, optional): Output dtype, see
             :func:`resample_axis`. Defaults to None.
+        value_fn (callable, optional): Applied to the source slices before
+            they are blended, see :func:`resample_axis`. Defaults to None.
 
     Returns:
         Volume: The resampled volume.
@@ -622,14 +617,17 @@ def resample_slice_spacing(volume: Volume,
         (array([ 0.,  4.,  8., 12., 16., 20.], dtype=float32), (6, 1, 1), \
 (1.0, 1.0, 1.0))
     """
-    positions, affine = _slice_positions(volume, spacing_z)
+    if not spacing_z > 0:
+        raise ValueError(f'spacing_z must be > 0, got {spacing_z}')
+    scale = spacing_z / volume.spacing[0]
+    # the last new slice lies within the old extent (1e-6: float noise)
+    positions = np.arange(
+        math.floor((volume.shape[0] - 1) / scale + 1e-6) + 1) * scale
+    affine = volume.affine.copy()
+    affine[:3, 2] *= scale
     return volume.with_array(
-        resample_axis(
-            volume.array,
-            positions,
-            order=order,
-            value_fn=value_fn,
-            dtype=dtype), affine)
+        resample_axis(volume.array, positions, order=order,
+                      value_fn=value_fn, dtype=dtype), affine)
 
 
 def preprocess_ct_image(image: Volume,
@@ -652,13 +650,11 @@ def preprocess_ct_image(image: Volume,
     Returns:
         Volume: uint8 (D', H, W) volume.
     """
-    def value_fn(values):
-        return window_intensity(values, window)
-
     if spacing_z is None:
-        return image.with_array(_cast(value_fn(image.array), np.uint8))
+        spacing_z = image.spacing[0]  # the window only
     return resample_slice_spacing(
-        image, spacing_z, dtype=np.uint8, value_fn=value_fn)
+        image, spacing_z, dtype=np.uint8,
+        value_fn=partial(window_intensity, window=window))
 
 
 def preprocess_label(label: Volume,
@@ -687,10 +683,10 @@ def preprocess_label(label: Volume,
         Volume: uint8 (D', H, W) mask of 0 / 1.
     """
     array, source = label.array, label.source or 'label'
-    if np.issubdtype(array.dtype, np.floating):
-        if not np.array_equal(array, np.round(array)):
-            raise ValueError(f'{source} holds non-integer label values, e.g. '
-                             f'{array[array != np.round(array)][:3]}')
+    if np.issubdtype(array.dtype, np.floating) and not np.array_equal(
+            array, np.round(array)):
+        raise ValueError(f'{source} holds non-integer label values, e.g. '
+                         f'{array[array != np.round(array)][:3]}')
     if allowed_labels is not None:
         values = np.unique(array)
         unknown = np.setdiff1d(values, np.asarray(allowed_labels))
@@ -713,12 +709,9 @@ def resample_to_geometry(volume: Volume,
     """Resample a volume from its grid onto another one.
 
     Each voxel of the destination grid takes the value of the source at the
-    same world position, through the two affines: nearest voxel
-    (``order=0``, for labels) or linear interpolation (``order=1``).
-    Destination voxels more than half a voxel outside the source grid get
-    ``cval``. When the two grids are axis-aligned with each other (a
-    diagonal voxel-to-voxel map, as between a volume and its resampled
-    version) this is done axis by axis; otherwise with
+    same world position, through the two affines. Grids axis-aligned with
+    each other (as a volume and its resampled version) are mapped axis by
+    axis (:func:`resample_axis`), others with
     ``scipy.ndimage.affine_transform``.
 
     Args:
@@ -726,8 +719,10 @@ def resample_to_geometry(volume: Volume,
         geometry (dict): The grid to resample onto (e.g. the
             :attr:`Volume.geometry` of the raw volume, or the one kept in a
             meta json).
-        order (int): 0 or 1. Defaults to 0.
-        cval (float): Value outside the source grid. Defaults to 0.
+        order (int): 0 (nearest voxel, for labels) or 1 (linear).
+            Defaults to 0.
+        cval (float): Value of destination voxels more than half a voxel
+            outside the source grid. Defaults to 0.
 
     Returns:
         Volume: The volume on ``geometry``; the dtype of ``volume.array``
@@ -737,20 +732,17 @@ def resample_to_geometry(volume: Volume,
         raise ValueError(f'order must be 0 or 1, got {order}')
     dst, dst_shape = _grid(geometry, 'destination geometry')
     # destination (i, j, k) -> source (i, j, k), then in (d, h, w) order
-    voxel_map = np.linalg.solve(volume.affine, dst)
-    reverse = np.eye(4)[[2, 1, 0, 3]]
-    voxel_map = reverse @ voxel_map @ reverse
+    dhw = [2, 1, 0, 3]
+    voxel_map = np.linalg.solve(volume.affine, dst)[dhw][:, dhw]
     linear, offset = voxel_map[:3, :3], voxel_map[:3, 3]
-    off_diagonal = linear - np.diag(np.diag(linear))
-    if np.abs(off_diagonal).max() < 1e-6:
+    if np.allclose(linear, np.diag(np.diag(linear)), rtol=0, atol=1e-6):
         out = volume.array
         for axis in range(3):
             coords = linear[axis, axis] * np.arange(dst_shape[axis]) + \
                 offset[axis]
             # snap float noise so that exact voxel positions stay exact
-            coords = np.where(
-                np.abs(coords - np.round(coords)) < 1e-6, np.round(coords),
-                coords)
+            whole = np.round(coords)
+            coords = np.where(abs(coords - whole) < 1e-6, whole, coords)
             out = resample_axis(
                 out, coords, axis, order, outside='constant', cval=cval)
         return volume.with_array(out, dst)
@@ -758,20 +750,14 @@ def resample_to_geometry(volume: Volume,
     source = volume.array if order == 0 else volume.array.astype(np.float32)
     return volume.with_array(
         ndimage.affine_transform(
-            source,
-            linear,
-            offset=offset,
-            output_shape=dst_shape,
-            order=order,
-            mode='constant',
-            cval=cval), dst)
+            source, linear, offset, dst_shape, order=order, cval=cval), dst)
 
 
 def save_prediction_nifti(pred: Volume,
                           path: str,
-                          original_geometry: Optional[Geometry] = None,
-                          dtype: np.dtype = np.uint8) -> Volume:
-    """Write a label prediction as NIfTI, on the original grid.
+                          original_geometry: Optional[Geometry] = None
+                          ) -> Volume:
+    """Write a label prediction as uint8 NIfTI, on the original grid.
 
     The prediction, made on its own grid (e.g. the 1 mm slices of a
     prepared LiTS volume), is resampled with the nearest voxel onto
@@ -784,7 +770,6 @@ def save_prediction_nifti(pred: Volume,
         path (str): Output ``.nii`` / ``.nii.gz`` file.
         original_geometry (dict, optional): Grid to write on. Defaults to
             None (that of ``pred``).
-        dtype (np.dtype): dtype written. Defaults to np.uint8.
 
     Returns:
         Volume: The labels written, on the original grid.
@@ -792,6 +777,6 @@ def save_prediction_nifti(pred: Volume,
     if original_geometry is not None and not same_geometry(
             pred.geometry, original_geometry, atol=1e-6):
         pred = resample_to_geometry(pred, original_geometry, order=0)
-    out = pred.with_array(pred.array.astype(dtype, copy=False))
+    out = pred.with_array(pred.array.astype(np.uint8, copy=False))
     write_nifti(out, path)
     return out

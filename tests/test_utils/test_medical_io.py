@@ -204,12 +204,14 @@ def test_read_mhd_errors(tmp_path):
     path = _write_mhd_by_hand(
         folder, dict(good, NDims=2, DimSize='2 2', ElementSpacing='1 1'),
         data, name='flat')
-    with pytest.raises(ValueError, match='flat.mhd holds a 2D image'):
+    with pytest.raises(ValueError,
+                       match=r'flat.mhd holds an array of shape \(2, 2\)'):
         read_volume(path)
     path = _write_mhd_by_hand(
         folder, dict(good, NDims=4, DimSize='2 2 1 2',
                      ElementSpacing='1 1 1 1'), data, name='four')
-    with pytest.raises(ValueError, match='four.mhd holds a 4D image'):
+    with pytest.raises(ValueError,
+                       match=r'four.mhd holds an array of shape \(2, 2, 1'):
         read_volume(path)
     path = _write_mhd_by_hand(
         folder, dict(good, NDims=4, DimSize='2 2 2 1',
@@ -406,6 +408,15 @@ def test_read_dicom_errors(tmp_path):
     ds.save_as(path)
     with pytest.raises(ValueError, match='IM0000.dcm has no PixelSpacing'):
         read_volume(nospacing)
+    # slices of one series on other pixel grids: the file is named
+    for tag, value in (('PixelSpacing', [0.5, 0.5]),
+                       ('ImageOrientationPatient', [0, 1, 0, 0, 0, -1])):
+        ds = pydicom.dcmread(path)
+        setattr(ds, tag, value)
+        ds.save_as(path)
+        with pytest.raises(ValueError,
+                           match=f'IM000[01].dcm has another {tag} '):
+            read_volume(nospacing)
     # a single slice without SliceThickness / SpacingBetweenSlices
     ds = pydicom.dcmread(os.path.join(twice, 'IM0000.dcm'))
     del ds.SliceThickness
