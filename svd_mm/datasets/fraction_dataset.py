@@ -150,8 +150,11 @@ class FractionDataset:
         """The category ids of the ``idx``-th kept sample."""
         return self.dataset.get_cat_ids(self.indices[idx])
 
-    @force_full_init
     def __getitem__(self, idx: int) -> dict:
+        # as mmengine's BaseDataset: no force_full_init, which warns on the
+        # first item of every dataloader worker under lazy_init
+        if not self._fully_initialized:
+            self.full_init()
         return self.dataset[self.indices[idx]]
 
     @force_full_init

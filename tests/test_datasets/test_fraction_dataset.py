@@ -140,3 +140,19 @@ def test_bad_arguments():
     # an unknown stratification key
     with pytest.raises(KeyError, match="'label' is not in the data info"):
         FractionDataset(ToyDataset(), fraction=0.2, stratify_key='label')
+
+
+def test_lazy_first_item_initialises_silently():
+    """Indexing a lazy subset initialises it without mmengine's
+    force_full_init warning (printed once per dataloader worker)."""
+    from unittest import mock
+
+    import mmengine.dataset.base_dataset as base_dataset
+    subset = FractionDataset(ToyDataset(), fraction=0.2, seed=0)
+    lazy = FractionDataset(
+        dict(type=ToyDataset), fraction=0.2, seed=0, lazy_init=True)
+    with mock.patch.object(base_dataset, 'print_log') as log:
+        item = lazy[0]
+    log.assert_not_called()
+    assert lazy._fully_initialized
+    assert item == subset[0]
