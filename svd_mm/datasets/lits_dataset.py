@@ -9,6 +9,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.fileio import load
 from mmengine.registry import DATASETS
 
+from svd_mm.utils.medical_io import volume_stem
 from svd_mm.utils.volume_io import NIFTI_SUFFIXES
 
 __all__ = ['LiTSDataset']
@@ -153,7 +154,7 @@ class LiTSDataset(BaseDataset):
         index = {}
         for root, _, files in os.walk(folder):
             for name in (n for n in files if n.endswith(NIFTI_SUFFIXES)):
-                stem, path = name[:name.rindex('.nii')], osp.join(root, name)
+                stem, path = volume_stem(name), osp.join(root, name)
                 if stem in index:
                     raise ValueError(
                         f'{stem} appears twice: {index[stem]} and {path}')
