@@ -270,7 +270,7 @@ def _convert_resnet(source: Source,
     """
     state_dict = _load(source)
     report = _new_report(layout)
-    if prefix is not None:
+    if prefix:  # '' (torchvision) and None keep every key
         inner = OrderedDict()
         for key, value in state_dict.items():
             if key.startswith(prefix):

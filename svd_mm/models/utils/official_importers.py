@@ -167,12 +167,11 @@ def convert_svd_release_r3d18(
     return state, report
 
 
-def _split_mp3d(state_dict: StateDict, source: Source,
-                report: dict) -> 'OrderedDict':
-    """The backbone tensors of an MP3D checkpoint, without ``backbone.``;
-    the detector parts go to ``report['dropped']``."""
+def _split_mp3d(state_dict: StateDict, source: Source, report: dict,
+                prefix: str) -> 'OrderedDict':
+    """The backbone tensors of an MP3D checkpoint, without its backbone
+    ``prefix``; the detector parts go to ``report['dropped']``."""
     keys = list(state_dict)
-    prefix = _backbone_prefix(keys)
     _check_not_2d({k[len(prefix):]: v
                    for k, v in state_dict.items() if k.startswith(prefix)},
                   'conv1.weight', source, '(64, 1, 1, 7, 7)')
@@ -255,7 +254,7 @@ def convert_mp3d_p3d(source: Source,
     state_dict = _load(source)
     report = _new_report('MP3D release (P3D, COCO)')
     prefix = _backbone_prefix(state_dict)
-    body = _split_mp3d(state_dict, source, report)
+    body = _split_mp3d(state_dict, source, report, prefix)
     norm_cfg = _norm_cfg(body, num_groups)
     model_args = dict(
         depth=_p3d_depth(body, source),
